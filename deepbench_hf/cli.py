@@ -1,0 +1,222 @@
+"""The ``deepbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from .config import SPLIT_NAMES, builtin_config_names, load_config
+from .errors import BuildError, DeepBenchError
+
+EPILOG = """\
+examples:
+  deepbench list
+  deepbench build shapes-easy --out deepbench
+  deepbench build shapes-hard --out deepbench --num-examples 1000 --num-proc 2
+  deepbench build my-config.yaml --out deepbench --set noise.gaussian.sigma=0
+  deepbench show shapes-hard --set objects.count=3
+
+then, from the folder that holds DIR:
+  python -c "import datasets; print(datasets.load_dataset('deepbench', 'shapes-easy'))"
+"""
+
+
+def _split_sizes(text: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in SPLIT_NAMES:
+            raise argparse.ArgumentTypeError(
+                f"expected train=N,validation=N,test=N (splits: {', '.join(SPLIT_NAMES)}), "
+                f"got {part!r}"
+            )
+        try:
+            sizes[name] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name}: expected an integer, got {value!r}"
+            ) from None
+        if sizes[name] < 0:
+            raise argparse.ArgumentTypeError(f"{name}: must be >= 0, got {sizes[name]}")
+    return sizes
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1, got 0")
+    return value
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config", help="a config name (see 'deepbench list') or a path to a YAML file"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field, e.g. --set noise.gaussian.sigma=0 (value is YAML); repeatable",
+    )
+    parser.add_argument("--seed", type=_non_negative, help="master seed (overrides the config's)")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument(
+        "--split-sizes",
+        type=_split_sizes,
+        metavar="train=N,validation=N,test=N",
+        help="examples per split (splits not named keep the config's size)",
+    )
+    sizes.add_argument(
+        "--num-examples",
+        type=_non_negative,
+        metavar="N",
+        help="total examples, divided in the config's split proportions",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepbench",
+        description="Build simulated benchmark datasets (shapes, sky images, lenses, N-body) as "
+        "HuggingFace datasets in the Hub layout.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"deepbench-hf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser(
+        "build",
+        help="generate a config into a dataset folder",
+        description="Generate a config's splits as Parquet shards into DIR/<config>/ and update "
+        "DIR/README.md (configs + dataset_info), so that load_dataset('DIR', '<config>') "
+        "works from DIR's parent. The write is atomic: a failed build leaves DIR as it "
+        "was. Output is bit-identical for any --num-proc.",
+    )
+    _add_config_args(build)
+    build.add_argument(
+        "--out", required=True, metavar="DIR", help="dataset folder (created if missing)"
+    )
+    build.add_argument(
+        "--num-proc", type=_positive, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    build.add_argument(
+        "--shard-size",
+        type=_positive,
+        metavar="N",
+        help="examples per Parquet shard (overrides the config's shard_size)",
+    )
+    progress = build.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show a progress bar",
+    )
+    progress.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="never show a progress bar (default: only on a terminal)",
+    )
+
+    sub.add_parser(
+        "list",
+        help="list the named configs",
+        description="List the named configs with the first line of their description.",
+    )
+
+    show = sub.add_parser(
+        "show",
+        help="print a config fully resolved (extends + overrides)",
+        description="Print the resolved YAML of a config after extends, "
+        "defaults and overrides, and its hash.",
+    )
+    _add_config_args(show)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    overrides = list(args.overrides)
+    if getattr(args, "shard_size", None):
+        overrides.append(f"shard_size={args.shard_size}")
+    splits = args.split_sizes
+    config = load_config(args.config, overrides, seed=args.seed, splits=splits)
+    if args.num_examples is not None:
+        config = load_config(
+            args.config,
+            overrides,
+            seed=args.seed,
+            splits=_proportional(config.splits, args.num_examples),
+        )
+    return config
+
+
+def _proportional(splits: dict[str, int], total: int) -> dict[str, int]:
+    current = sum(splits.values())
+    if current == 0:
+        return {"train": total, "validation": 0, "test": 0}
+    sizes = {name: total * n // current for name, n in splits.items() if name != "train"}
+    sizes["train"] = total - sum(sizes.values())
+    return sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deepbench`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in builtin_config_names():
+                config = load_config(name)
+                print(f"{name:<16} {config.kind:<8} {config.summary}")
+            return 0
+        if args.command == "show":
+            config = _load(args)
+            print(f"# {config.name}: config hash {config.config_hash}")
+            print(config.to_yaml(), end="")
+            return 0
+        if args.command == "build":
+            from .writer import build_config
+
+            config = _load(args)
+            command = "deepbench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+            record = build_config(
+                config, args.out, num_proc=args.num_proc, progress=args.progress, command=command
+            )
+            sizes = ", ".join(f"{s} {v['num_examples']}" for s, v in record["splits"].items())
+            print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
+            return 0
+    except DeepBenchError as exc:
+        print(f"deepbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deepbench: interrupted; the output folder is unchanged", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"deepbench: error: {BuildError(str(exc))}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

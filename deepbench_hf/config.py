@@ -1,0 +1,311 @@
+"""Builder configs: load a named config or a YAML file, apply ``extends`` and overrides, validate.
+
+A config file is a YAML mapping. The keys every kind shares::
+
+    description: what the config is for (one line first, more lines allowed)
+    kind: shapes            # shapes | sky | lensing | nbody
+    version: 1.0.0          # bumped (MAJOR) whenever the data for a given seed change
+    extends: shapes-easy    # optional: a named config or a path relative to this file
+    seed: 20261127          # master seed (integer >= 0)
+    splits: {train: 8000, validation: 1000, test: 1000}
+    shard_size: 1000        # examples per Parquet shard
+    row_group_size: 100     # rows per Parquet row group (the Hub viewer likes ~100 for images)
+
+Everything else is declared by the kind's schema. ``extends`` deep-merges this file over its parent;
+a distribution mapping (``{uniform: [..]}``) replaces rather than merges. Overrides
+(``--set objects.count=3``) are applied last and parsed as YAML values.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .distributions import Domain, is_distribution_spec
+from .errors import ConfigError
+from .kinds import KIND_NAMES, get_kind
+from .schema import Section, Setting
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+COMMON_SCHEMA = {
+    "name": Setting(Domain("str"), None, doc="config name (defaults to the file name)"),
+    "description": Setting(Domain("str"), "", doc="what the config is for"),
+    "kind": Setting(Domain("str", values=KIND_NAMES), None, doc="dataset kind"),
+    "version": Setting(Domain("str"), "1.0.0", doc="data version (semver)"),
+    "seed": Setting(Domain("int", low=0, high=2**63 - 1), 0, doc="master seed"),
+    "splits": Section(
+        {s: Setting(Domain("int", low=0, high=10**9), 0, doc=f"{s} examples") for s in SPLIT_NAMES},
+        doc="number of examples per split",
+    ),
+    "shard_size": Setting(Domain("int", low=1, high=10**7), 1000, doc="examples per Parquet shard"),
+    "row_group_size": Setting(Domain("int", low=1, high=10**6), 100, doc="rows per row group"),
+    "balanced": Setting(
+        Domain("bool"),
+        False,
+        doc="exactly balanced classes: each block of K examples has each once",
+    ),
+}
+
+
+def builtin_config_dir() -> Path:
+    """Folder of the named configs: inside the wheel, or ``builder_configs/`` in a checkout."""
+    packaged = resources.files("deepbench_hf") / "_data" / "builder_configs"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "builder_configs"
+
+
+def builtin_config_names() -> list[str]:
+    """Names of the shipped configs, sorted."""
+    return sorted(p.stem for p in builtin_config_dir().glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """A fully resolved and validated config: everything a build needs, nothing else.
+
+    Attributes
+    ----------
+    name, description, kind, version, seed, splits, shard_size, row_group_size
+        The common fields (see the module docstring).
+    params
+        The kind's parsed fields (distributions and settings), as the kind's schema returns them.
+    resolved
+        The canonical YAML-able form of the whole config after ``extends`` and overrides; the
+        dataset card records it and :attr:`config_hash` hashes it.
+    source
+        Where the config came from (a builtin name or a file path), for messages.
+    """
+
+    name: str
+    description: str
+    kind: str
+    version: str
+    seed: int
+    splits: dict[str, int]
+    shard_size: int
+    row_group_size: int
+    balanced: bool
+    params: dict[str, Any] = field(repr=False)
+    resolved: dict[str, Any] = field(repr=False)
+    source: str = ""
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of :attr:`resolved` (identifies the data exactly)."""
+        text = json.dumps(self.resolved, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def summary(self) -> str:
+        """The first sentence of the description (one line, for listings and tables)."""
+        text = " ".join(self.description.split())
+        head, sep, _ = text.partition(". ")
+        return head + "." if sep else text
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML text (what ``deepbench show`` prints)."""
+        return yaml.safe_dump(self.resolved, sort_keys=False)
+
+
+class _Layers:
+    """Raw config mapping plus, for every dotted path, the source that last set it."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}
+
+    def merge(self, raw: Mapping[str, Any], source: str) -> None:
+        _deep_merge(self.raw, raw, "", source, self.origins)
+
+    def origin(self, path: str) -> str | None:
+        while path:
+            if path in self.origins:
+                return self.origins[path]
+            path = path.rpartition(".")[0]
+        return None
+
+
+def _deep_merge(
+    base: dict[str, Any], top: Mapping[str, Any], prefix: str, source: str, origins: dict[str, str]
+) -> None:
+    for key, value in top.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        old = base.get(key)
+        mergeable = (
+            isinstance(value, dict)
+            and isinstance(old, dict)
+            and not is_distribution_spec(value)
+            and not is_distribution_spec(old)
+        )
+        if mergeable:
+            _deep_merge(old, value, path, source, origins)
+        else:
+            base[key] = copy.deepcopy(value)
+            for stale in [p for p in origins if p.startswith(path + ".")]:
+                del origins[stale]
+        origins[path] = source
+
+
+def _read_yaml(path: Path, source: str) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read config file ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            source, "", f"invalid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            source, "", f"a config file must be a YAML mapping, got {type(raw).__name__}"
+        )
+    return raw
+
+
+def _locate(ref: str, relative_to: Path | None) -> tuple[Path, str]:
+    """Find a config by name or path; returns the file and a display name for messages."""
+    if ref.endswith((".yaml", ".yml")) or os.sep in ref:
+        path = Path(ref)
+        if not path.is_absolute() and relative_to is not None:
+            path = relative_to / path
+        return path, str(ref)
+    path = builtin_config_dir() / f"{ref}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            ref,
+            "",
+            f"unknown config; available: {', '.join(builtin_config_names())}, or a .yaml path",
+        )
+    return path, f"{ref} ({path.name})"
+
+
+def _load_layers(ref: str, relative_to: Path | None, layers: _Layers, seen: tuple[str, ...]) -> str:
+    path, source = _locate(ref, relative_to)
+    if not path.is_file():
+        raise ConfigError(source, "", "config file not found")
+    key = str(path.resolve())
+    if key in seen:
+        raise ConfigError(source, "extends", "circular extends chain")
+    raw = _read_yaml(path, source)
+    parent = raw.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(source, "extends", f"expected a config name or path, got {parent!r}")
+        _load_layers(parent, path.parent, layers, (*seen, key))
+        layers.raw.pop("name", None)
+    layers.merge(raw, source)
+    if "name" not in raw:
+        layers.raw["name"] = path.stem
+    return source
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``a.b.c=value`` (value as YAML) into a path and a value."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError("--set", text, "expected KEY.PATH=VALUE, e.g. noise.gaussian.sigma=0")
+    try:
+        return key, yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError("--set", key, f"value is not valid YAML: {value!r}") from exc
+
+
+def load_config(
+    ref: str,
+    overrides: Iterable[str] = (),
+    *,
+    seed: int | None = None,
+    splits: Mapping[str, int] | None = None,
+) -> BuildConfig:
+    """Load, merge and validate a config.
+
+    Parameters
+    ----------
+    ref
+        A builtin config name (``deepbench list``) or a path to a YAML file.
+    overrides
+        ``KEY.PATH=VALUE`` strings applied after ``extends`` (values parsed as YAML).
+    seed, splits
+        Shortcuts for the ``seed`` and ``splits.*`` overrides.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file (or ``--set``), the field path and what is allowed.
+    """
+    layers = _Layers()
+    root_source = _load_layers(ref, None, layers, ())
+    for text in overrides:
+        path, value = parse_override(text)
+        nested: Any = value
+        for part in reversed(path.split(".")):
+            nested = {part: nested}
+        layers.merge(nested, "--set")
+    if seed is not None:
+        layers.merge({"seed": seed}, "--seed")
+    if splits is not None:
+        layers.merge({"splits": dict(splits)}, "--split-sizes")
+    return validate(layers, root_source)
+
+
+def validate(layers: _Layers, root_source: str) -> BuildConfig:
+    """Validate merged layers; errors name the layer that set the offending field."""
+    raw = layers.raw
+    try:
+        kind_name = raw.get("kind")
+        if kind_name is None:
+            raise ConfigError(root_source, "kind", f"required; allowed: {', '.join(KIND_NAMES)}")
+        kind_setting = COMMON_SCHEMA["kind"]
+        kind_setting.parse(kind_name, root_source, "kind")
+        kind = get_kind(kind_name)
+        schema = Section({**COMMON_SCHEMA, **kind.schema})
+        parsed, resolved = schema.parse(raw, root_source, "")
+        config = BuildConfig(
+            name=parsed["name"],
+            description=parsed["description"],
+            kind=kind_name,
+            version=parsed["version"],
+            seed=parsed["seed"],
+            splits=dict(parsed["splits"]),
+            shard_size=parsed["shard_size"],
+            row_group_size=parsed["row_group_size"],
+            balanced=parsed["balanced"],
+            params={k: parsed[k] for k in kind.schema},
+            resolved=resolved,
+            source=root_source,
+        )
+        kind.check(config)
+    except ConfigError as exc:
+        origin = layers.origin(exc.path) or exc.source
+        if origin != exc.source:
+            raise ConfigError(origin, exc.path, exc.message) from None
+        raise
+    if not _valid_name(config.name):
+        raise ConfigError(
+            layers.origin("name") or root_source,
+            "name",
+            f"{config.name!r} is not a valid config name (letters, digits, '-', '_', '.')",
+        )
+    return config
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "-_." for c in name) and name[0].isalnum()

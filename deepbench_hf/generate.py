@@ -1,0 +1,40 @@
+"""Rows from a config: the only place that turns (config, split, index) into an example.
+
+Both the ``datasets`` builder and the Parquet writer call :func:`generate_rows`, so they produce the
+same rows, and :func:`regenerate_row` rebuilds any single row from its coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .config import BuildConfig
+from .kinds import get_kind
+from .seeding import Example, balanced_label, example_seed
+
+
+def make_example(config: BuildConfig, split: str, index: int) -> Example:
+    """The :class:`~deepbench_hf.seeding.Example` at ``index`` of ``split``."""
+    seed = example_seed(config.seed, config.name, split, index)
+    hint = None
+    if config.balanced:
+        n_classes = len(get_kind(config.kind).class_names(config) or ())
+        block = index // n_classes
+        block_seed = example_seed(config.seed, config.name, f"{split}/balance", block)
+        hint = balanced_label(block_seed, n_classes, index)
+    return Example(split=split, index=index, seed=seed, label_hint=hint)
+
+
+def generate_rows(
+    config: BuildConfig, split: str, start: int, stop: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(index, row)`` for examples ``start <= index < stop`` of ``split``."""
+    kind = get_kind(config.kind)
+    for index in range(start, stop):
+        yield index, kind.generate(config, make_example(config, split, index))
+
+
+def regenerate_row(config: BuildConfig, split: str, index: int) -> dict[str, Any]:
+    """Rebuild one row exactly, without generating any other."""
+    return next(generate_rows(config, split, index, index + 1))[1]

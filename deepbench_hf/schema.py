@@ -1,0 +1,177 @@
+"""Declarative config schema: each field is declared once (type, default, unit, description).
+
+The schema validates a raw YAML mapping, fills defaults, and returns two trees:
+
+* ``parsed``: the values code uses (``Distribution`` objects for sampled parameters, plain values
+  for settings);
+* ``resolved``: the canonical YAML form of the same values, which the dataset card records and
+  hashes.
+
+Field kinds:
+
+* :class:`Param` -- a sampled quantity; accepts a constant or a distribution (see
+  :mod:`deepbench_hf.distributions`).
+* :class:`Setting` -- a fixed value (not sampled), e.g. an image size or a label task.
+* :class:`Section` -- a nested mapping of fields.
+* :class:`OneOf` -- a mapping with exactly one key naming an option (``noise: {gaussian: {...}}``),
+  or ``none``.
+* :class:`Weights` -- a mapping from allowed names to non-negative weights (e.g. object kinds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .distributions import Distribution, Domain, parse_distribution
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Param:
+    """A sampled parameter: a constant or a distribution whose values lie in ``domain``."""
+
+    domain: Domain
+    default: Any
+    unit: str = ""
+    doc: str = ""
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[Distribution, Any]:
+        dist = parse_distribution(raw, self.domain, source=source, path=path)
+        return dist, dist.to_config()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A fixed value (not sampled) in ``domain``; ``nullable`` also accepts ``null``."""
+
+    domain: Domain
+    default: Any
+    unit: str = ""
+    doc: str = ""
+    nullable: bool = False
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[Any, Any]:
+        if raw is None and self.nullable:
+            return None, None
+        if self.domain.kind == "float" and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = float(raw)
+        if not self.domain.contains(raw):
+            raise ConfigError(source, path, f"expected {self.domain.describe()}, got {raw!r}")
+        return raw, raw
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping of named fields; unknown keys are errors."""
+
+    fields: dict[str, Any]
+    doc: str = ""
+
+    @property
+    def default(self) -> dict[str, Any]:
+        return {}
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                source, path, f"expected a mapping with keys {self._keys()}, got {raw!r}"
+            )
+        for key in raw:
+            if key not in self.fields:
+                raise ConfigError(
+                    source, _join(path, str(key)), f"unknown key; allowed: {self._keys()}"
+                )
+        parsed: dict[str, Any] = {}
+        resolved: dict[str, Any] = {}
+        for key, spec in self.fields.items():
+            value = raw[key] if key in raw else spec.default
+            parsed[key], resolved[key] = spec.parse(value, source, _join(path, key))
+        return parsed, resolved
+
+    def _keys(self) -> str:
+        return ", ".join(self.fields)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Exactly one of several named option sections, or ``none`` when ``allow_none``."""
+
+    options: dict[str, Section]
+    default: Any = None
+    doc: str = ""
+    allow_none: bool = True
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[Any, Any]:
+        allowed = ", ".join([*self.options, *(["none"] if self.allow_none else [])])
+        if raw is None or raw == "none":
+            if not self.allow_none:
+                raise ConfigError(source, path, f"required; allowed: {allowed}")
+            return None, "none"
+        if isinstance(raw, str) and raw in self.options:
+            raw = {raw: {}}
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise ConfigError(source, path, f"expected exactly one of {allowed}, got {raw!r}")
+        name, body = next(iter(raw.items()))
+        if name not in self.options:
+            raise ConfigError(source, _join(path, str(name)), f"unknown option; allowed: {allowed}")
+        parsed, resolved = self.options[name].parse(body, source, _join(path, name))
+        return (name, parsed), {name: resolved}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Non-negative weights for a subset of ``names``; names left out get weight 0."""
+
+    names: tuple[str, ...]
+    default: Any = field(default=None)
+    doc: str = ""
+    what: str = "name"
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[dict[str, float], dict[str, float]]:
+        if raw is None:
+            raw = dict.fromkeys(self.names, 1.0)
+        if isinstance(raw, list):
+            raw = dict.fromkeys(raw, 1.0)
+        if not isinstance(raw, dict) or not raw:
+            raise ConfigError(
+                source, path, f"expected a mapping {self.what} -> weight or a list of {self.what}s"
+            )
+        weights: dict[str, float] = {}
+        for name, weight in raw.items():
+            key_path = _join(path, str(name))
+            if name not in self.names:
+                raise ConfigError(
+                    source, key_path, f"unknown {self.what}; allowed: {', '.join(self.names)}"
+                )
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise ConfigError(source, key_path, f"weight must be a number >= 0, got {weight!r}")
+            weights[name] = float(weight)
+        if sum(weights.values()) <= 0:
+            raise ConfigError(source, path, "at least one weight must be > 0")
+        return weights, dict(weights)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def size_field(default: int, doc: str) -> Section:
+    """An image size: ``{height: H, width: W}`` (pixels); a bare integer means a square."""
+    positive = Domain("int", low=1, high=8192)
+    return _SizeSection(
+        {
+            "height": Setting(positive, default, "px", "image height (rows)"),
+            "width": Setting(positive, default, "px", "image width (columns)"),
+        },
+        doc=doc,
+    )
+
+
+class _SizeSection(Section):
+    def parse(self, raw: Any, source: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = {"height": raw, "width": raw}
+        return super().parse(raw, source, path)

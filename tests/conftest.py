@@ -1,0 +1,50 @@
+"""Shared fixtures: small builds reused across test modules (built once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepbench_hf import load_config
+from deepbench_hf.writer import build_config
+
+SMALL = {"train": 40, "validation": 12, "test": 12}
+
+
+def small_config(name: str, *overrides: str, shard_size: int = 16):
+    """A builtin config with tiny splits and small shards (several shards per split)."""
+    return load_config(name, [f"shard_size={shard_size}", *overrides], splits=SMALL)
+
+
+@pytest.fixture(scope="session")
+def built_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset folder holding small shapes-easy and shapes-hard builds (num_proc=1)."""
+    root = tmp_path_factory.mktemp("built")
+    out = root / "deepbench"
+    for name in ("shapes-easy", "shapes-hard"):
+        build_config(small_config(name), out, num_proc=1, progress=False)
+    return out
+
+
+def read_split(folder: Path, split: str):
+    """The rows of one split's shards, in shard order, as a pyarrow Table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob(f"{split}-*.parquet"))])
+
+
+def same_rows(a, b) -> bool:
+    """Exact equality of two tables' rows, NaN == NaN (compares the Arrow IPC bytes)."""
+    import pyarrow as pa
+
+    def blob(table) -> bytes:
+        table = table.replace_schema_metadata(None).combine_chunks()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    # Parquet names list children "element" where Arrow says "item": align the schemas first.
+    return blob(a) == blob(b.cast(a.schema.remove_metadata()))

@@ -1,0 +1,204 @@
+"""End to end: build into the Hub layout, load it back exactly, bit-identical for any num_proc."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from conftest import SMALL, read_split, same_rows, small_config
+
+from deepbench_hf import BuildError, regenerate_row
+from deepbench_hf.kinds import features_for
+from deepbench_hf.writer import build_config, staging_root
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.parquet"))
+    }
+
+
+def test_hub_layout(built_dir):
+    names = sorted(p.name for p in (built_dir / "shapes-easy").iterdir())
+    assert names == [
+        "deepbench.json",
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00003.parquet",
+        "train-00001-of-00003.parquet",
+        "train-00002-of-00003.parquet",
+        "validation-00000-of-00001.parquet",
+    ]
+    card = (built_dir / "README.md").read_text()
+    assert "config_name: shapes-easy" in card and "config_name: shapes-hard" in card
+    assert not staging_root(built_dir).exists()
+
+
+@pytest.mark.parametrize("name", ["shapes-easy", "shapes-hard"])
+def test_load_dataset_returns_exact_features_and_rows(built_dir, monkeypatch, name):
+    monkeypatch.chdir(built_dir.parent)
+    config = small_config(name)
+    ds = datasets.load_dataset(built_dir.name, name, cache_dir=str(built_dir.parent / "cache"))
+    expected = features_for(config)
+    assert set(ds) == set(SMALL)
+    for split, n in SMALL.items():
+        assert ds[split].features == expected
+        assert list(ds[split].features) == list(expected)
+        assert ds[split].num_rows == n
+    assert isinstance(expected["image"], datasets.Array2D)
+    assert isinstance(ds["train"].features["label"], datasets.ClassLabel)
+    schema = ds["validation"].data.table.schema
+    for column in ("image", "image_clean", "segmentation"):
+        assert schema.field(column).type.value_type == expected[column].dtype
+    rows = ds["validation"].with_format("numpy")
+    for index in (0, 5, 11):
+        fresh = regenerate_row(config, "validation", index)
+        stored = rows[index]
+        for column in ("image", "image_clean", "segmentation"):
+            np.testing.assert_array_equal(stored[column], fresh[column])
+        assert stored["seed"] == fresh["seed"] and stored["label"] == fresh["label"]
+        for got, want in zip(stored["objects"], fresh["objects"], strict=True):
+            for key, value in want.items():
+                np.testing.assert_array_equal(np.asarray(got[key]), np.asarray(value))
+
+
+def test_num_proc_and_repeat_builds_are_bit_identical(tmp_path, built_dir):
+    config = small_config("shapes-hard")
+    one, two = tmp_path / "one" / "ds", tmp_path / "two" / "ds"
+    build_config(config, one, num_proc=1, progress=False)
+    build_config(config, two, num_proc=2, progress=False)
+    reference = {k: v for k, v in digests(built_dir).items() if k.startswith("shapes-hard/")}
+    assert digests(one) == digests(two) == reference
+    assert (one / "README.md").read_text() == (two / "README.md").read_text()
+
+
+def test_shards_are_independent_of_shard_size(tmp_path):
+    a = small_config("shapes-medium", shard_size=7)
+    b = small_config("shapes-medium", shard_size=1000)
+    build_config(a, tmp_path / "a", progress=False)
+    build_config(b, tmp_path / "b", progress=False)
+    table_a = read_split(tmp_path / "a" / "shapes-medium", "train")
+    table_b = read_split(tmp_path / "b" / "shapes-medium", "train")
+    assert same_rows(table_a, table_b)
+
+
+def test_builder_matches_parquet_for_num_proc_1_and_2(tmp_path, built_dir):
+    from deepbench_hf import DeepBench
+
+    config = small_config("shapes-easy")
+    tables = []
+    for num_proc in (1, 2):
+        builder = DeepBench.from_build_config(config, cache_dir=str(tmp_path / f"c{num_proc}"))
+        builder.download_and_prepare(num_proc=num_proc)
+        ds = builder.as_dataset(split="train")
+        assert ds.features == features_for(config)
+        tables.append(ds.data.table)
+    assert same_rows(tables[0], tables[1])
+    parquet = read_split(built_dir / "shapes-easy", "train")
+    assert same_rows(tables[0], parquet)
+
+
+def test_builder_exposes_every_named_config():
+    from deepbench_hf import DeepBench, builtin_config_names
+
+    assert sorted(c.name for c in DeepBench.BUILDER_CONFIGS) == builtin_config_names()
+
+
+def test_easy_labels_are_exactly_balanced(built_dir):
+    table = read_split(built_dir / "shapes-easy", "train")
+    labels = np.array(table["label"])
+    kinds = [objs[0]["kind"] for objs in table["objects"].to_pylist()]
+    for block in range(len(labels) // 6):
+        assert sorted(labels[6 * block : 6 * block + 6]) == list(range(6))
+    names = features_for(small_config("shapes-easy"))["label"].names
+    assert [names[i] for i in labels] == kinds
+
+
+def test_noise_only_changes_do_not_change_scenes(tmp_path):
+    noisy = small_config("shapes-hard")
+    clean = small_config("shapes-hard", "noise=none")
+    a = regenerate_row(noisy, "train", 3)
+    b = regenerate_row(clean, "train", 3)
+    np.testing.assert_array_equal(a["image_clean"], b["image_clean"])
+    assert a["noise_sigma"] > 0 and b["noise_sigma"] == 0
+    np.testing.assert_array_equal(b["image"], b["image_clean"].astype(np.float32))
+    residual = a["image"] - a["image_clean"]
+    assert abs(residual.std() - a["noise_sigma"]) < 0.05 * a["noise_sigma"]
+
+
+def test_second_build_adds_and_rebuild_replaces(tmp_path):
+    out = tmp_path / "ds"
+    build_config(small_config("shapes-easy"), out, progress=False)
+    build_config(small_config("shapes-medium"), out, progress=False)
+    card = (out / "README.md").read_text()
+    assert "config_name: shapes-easy" in card and "config_name: shapes-medium" in card
+    build_config(small_config("shapes-easy", shard_size=64), out, progress=False)
+    assert sorted(p.name for p in (out / "shapes-easy").glob("train-*")) == [
+        "train-00000-of-00001.parquet"
+    ]
+
+
+def test_failed_build_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    build_config(small_config("shapes-easy"), out, progress=False)
+    before = digests(out)
+    card_before = (out / "README.md").read_text()
+
+    import deepbench_hf.shapes.kind as shapes_kind
+
+    calls = {"n": 0}
+    original = shapes_kind.render_scene
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 30:
+            raise RuntimeError("disk on fire")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(shapes_kind, "render_scene", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        build_config(small_config("shapes-easy", "seed=9"), out, progress=False)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        build_config(small_config("shapes-hard"), tmp_path / "fresh", progress=False)
+    assert digests(out) == before
+    assert (out / "README.md").read_text() == card_before
+    assert not (tmp_path / "fresh").exists()
+    assert not staging_root(out).exists() and not staging_root(tmp_path / "fresh").exists()
+
+
+def test_unwritable_and_foreign_outputs_are_refused(tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(BuildError, match=r"not empty and has no README\.md"):
+        build_config(small_config("shapes-easy"), foreign, progress=False)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(BuildError, match="exists and is not a folder"):
+        build_config(small_config("shapes-easy"), a_file, progress=False)
+    assert (foreign / "notes.txt").read_text() == "mine" and sorted(foreign.iterdir()) == [
+        foreign / "notes.txt"
+    ]
+
+
+def test_killed_build_resumes_from_complete_shards(tmp_path):
+    config = small_config("shapes-hard")
+    out = tmp_path / "ds"
+    stage = staging_root(out) / config.name
+    stage.mkdir(parents=True)
+    from deepbench_hf.writer import plan_shards, write_shard
+
+    first = plan_shards(config)[0]
+    kept = write_shard(config, first, stage)
+    (stage / "train-00001-of-00003.parquet.partial").write_bytes(b"torn")
+    mtime = (stage / first.filename).stat().st_mtime_ns
+    build_config(config, out, progress=False)
+    assert digests(out) == {k: v for k, v in digests(tmp_path / "ds").items()}
+    reference = tmp_path / "ref"
+    build_config(config, reference, progress=False)
+    assert digests(out) == digests(reference)
+    assert (out / config.name / first.filename).stat().st_mtime_ns == mtime
+    assert kept.sha256 == digests(out)[f"{config.name}/{first.filename}"]

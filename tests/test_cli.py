@@ -1,0 +1,139 @@
+"""The deepbench command line: help, list, show, build, and one-line errors with non-zero exits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+from deepbench_hf.cli import main
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deepbench_hf.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_help_is_complete():
+    out = run("--help").stdout
+    for word in ("build", "list", "show", "examples:"):
+        assert word in out
+    build_help = run("build", "--help").stdout
+    for flag in (
+        "--out",
+        "--split-sizes",
+        "--num-examples",
+        "--seed",
+        "--num-proc",
+        "--set",
+        "--shard-size",
+        "--no-progress",
+    ):
+        assert flag in build_help
+
+
+def test_list_prints_every_config_with_a_description(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert {"shapes-easy", "shapes-medium", "shapes-hard"} <= set(names)
+    assert all(len(line.split()) > 3 for line in lines)
+
+
+def test_show_prints_resolved_yaml(capsys):
+    assert main(["show", "shapes-hard", "--set", "objects.count=3", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# shapes-hard: config hash ")
+    assert "seed: 4" in out and "count: 3" in out
+
+
+def test_build_then_load(tmp_path, capsys):
+    code = main(
+        [
+            "build",
+            "shapes-hard",
+            "--out",
+            str(tmp_path / "deepbench"),
+            "--split-sizes",
+            "train=10,validation=4,test=0",
+            "--no-progress",
+            "--set",
+            "noise=none",
+            "--num-proc",
+            "2",
+        ]
+    )
+    assert code == 0
+    assert "built shapes-hard" in capsys.readouterr().out
+    ds = datasets.load_dataset(
+        str(tmp_path / "deepbench"), "shapes-hard", cache_dir=str(tmp_path / "cache")
+    )
+    assert set(ds) == {"train", "validation"}
+    assert ds["train"].num_rows == 10
+    assert all(s == 0 for s in ds["train"]["noise_sigma"])
+    card = (tmp_path / "deepbench" / "README.md").read_text()
+    assert "deepbench build shapes-hard --out" in card  # how to regenerate
+
+
+def test_num_examples_keeps_split_proportions(tmp_path):
+    assert (
+        main(
+            [
+                "build",
+                "shapes-easy",
+                "--out",
+                str(tmp_path / "d"),
+                "--num-examples",
+                "70",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    files = {p.name.split("-")[0] for p in (tmp_path / "d" / "shapes-easy").glob("*.parquet")}
+    assert files == {"train", "validation", "test"}
+    import json
+
+    record = json.loads((tmp_path / "d" / "shapes-easy" / "deepbench.json").read_text())
+    sizes = {k: v["num_examples"] for k, v in record["splits"].items()}
+    assert sizes == {"train": 50, "validation": 10, "test": 10}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "nope", "--out", "OUT"], "nope: unknown config; available:"),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--set", "objects.count=-1"],
+            "--set: objects.count: expected an integer in [0, 10000]",
+        ),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--set", "image_size=-8"],
+            "--set: image_size.height: expected an integer in [1, 8192], got -8",
+        ),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--split-sizes", "train=-5"],
+            "train: must be >= 0, got -5",
+        ),
+        (["build", "shapes-easy", "--out", "OUT", "--split-sizes", "dev=5"], "expected train=N"),
+        (["build", "shapes-easy", "--out", "OUT", "--num-proc", "0"], "must be >= 1, got 0"),
+        (["build", "shapes-easy", "--out", "/proc/deepbench-no"], "cannot write to /proc"),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, args, message):
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    error_lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
+    assert len(error_lines) == 1, result.stderr
+    assert message in error_lines[0]
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

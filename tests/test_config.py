@@ -1,0 +1,188 @@
+"""Config loading: named configs, extends, overrides, and one-line errors naming file and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepbench_hf import ConfigError, builtin_config_names, load_config
+from deepbench_hf.distributions import Constant, Uniform
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_every_builtin_config_loads_and_describes_itself():
+    names = builtin_config_names()
+    assert {"shapes-easy", "shapes-medium", "shapes-hard"} <= set(names)
+    for name in names:
+        config = load_config(name)
+        assert config.name == name
+        assert config.summary and config.description
+        assert sum(config.splits.values()) > 0
+
+
+def test_extends_is_a_short_diff_and_distributions_replace():
+    easy, hard = load_config("shapes-easy"), load_config("shapes-hard")
+    assert hard.params["image_size"] == easy.params["image_size"]
+    assert (
+        hard.params["objects"]["polygon"]["n_vertices"]
+        == easy.params["objects"]["polygon"]["n_vertices"]
+    )
+    assert hard.params["objects"]["count"].to_config() == {"randint": [2, 6]}
+    assert hard.params["noise"][0] == "gaussian"
+    assert easy.params["noise"] is None
+
+
+def test_user_file_extending_a_builtin(tmp_path):
+    path = write(
+        tmp_path,
+        "mine.yaml",
+        """
+        extends: shapes-hard
+        description: mine
+        objects:
+          count: {uniform: [1, 2]}
+        """,
+    )
+    with pytest.raises(ConfigError, match=r"mine.yaml: objects.count.uniform: uniform draws real"):
+        load_config(str(path))
+    path.write_text("extends: shapes-hard\nobjects: {count: 3}\nlabel: none\nbalanced: false\n")
+    config = load_config(str(path))
+    assert config.name == "mine"
+    assert config.params["objects"]["count"] == Constant(3)
+
+
+def test_overrides_and_shortcuts():
+    config = load_config(
+        "shapes-hard",
+        ["noise.gaussian.sigma=0", "objects.x_frac={uniform: [0.2, 0.3]}", "image_size=32"],
+        seed=5,
+        splits={"train": 7},
+    )
+    assert config.params["noise"][1]["sigma"] == Constant(0.0)
+    assert config.params["objects"]["x_frac"] == Uniform(0.2, 0.3)
+    assert config.params["image_size"] == {"height": 32, "width": 32}
+    assert config.seed == 5
+    assert config.splits == {"train": 7, "validation": 1000, "test": 1000}
+    assert config.config_hash != load_config("shapes-hard").config_hash
+
+
+def test_resolved_config_reloads_to_the_same_hash(tmp_path):
+    config = load_config("shapes-medium", ["objects.count=1"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(config.to_yaml())
+    again = load_config(str(path))
+    assert again.resolved == config.resolved
+    assert again.config_hash == config.config_hash
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "objects: {rectangle: {widht: 3}}",
+            r"rectangle.widht: unknown key; allowed: width",
+        ),
+        ("objects: {count: many}", r"objects.count: expected an integer in \[0, 10000\]"),
+        (
+            "objects: {line_width: {uniform: [3, 1]}}",
+            r"line_width.uniform: low \(3\) > high",
+        ),
+        ("image_size: -4", r"image_size.height: expected an integer in \[1, 8192\], got -4"),
+        ("image_size: {height: 0, width: 8}", r"image_size.height: expected an integer in \[1, 8"),
+        (
+            "objects: {kinds: {hexagon: 1}}",
+            r"kinds.hexagon: unknown kind; allowed: rect",
+        ),
+        ("kind: galaxy", r"kind: expected one of shapes, sky, lensing, nbody, got 'galaxy'"),
+        ("splits: {train: -1}", r"splits.train: expected an integer in \[0, 1e\+09\], got -1"),
+        ("splits: {dev: 3}", r"splits.dev: unknown key; allowed: train, validation, test"),
+        ("noise: {poisson: {lam: 1}}", r"noise.poisson: unknown option; allowed: gaussian, none"),
+        (
+            "noise: {gaussian: {sigma: -1}}",
+            r"gaussian.sigma: expected a number in \[0, inf\)",
+        ),
+        ("seed: 1.5", r"seed: expected an integer"),
+        ("label: colour", r"label: expected one of none, kind, count"),
+        ("colour: red", r"colour: unknown key"),
+        ("objects: {count: 2}", r"objects.count: must be 1 when label is kind"),
+        ("objects: [1, 2]", r"objects: expected a mapping"),
+    ],
+)
+def test_bad_fields_give_one_line_errors_naming_file_and_path(tmp_path, text, message):
+    path = write(tmp_path, "bad.yaml", f"extends: shapes-easy\n{text}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(str(path))
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(str(path)), line
+
+
+def test_error_names_the_layer_that_set_the_field(tmp_path):
+    write(tmp_path, "base.yaml", "extends: shapes-easy\nobjects: {line_width: {uniform: [3, 1]}}\n")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 3\n")
+    with pytest.raises(ConfigError, match=r"^.*base.yaml: objects.line_width.uniform: low"):
+        load_config(str(child))
+    with pytest.raises(ConfigError, match=r"^--set: objects.count: expected an integer"):
+        load_config("shapes-hard", ["objects.count=-3"])
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("no-such-config", "no-such-config: unknown config; available: .*shapes-easy"),
+        ("missing.yaml", "missing.yaml: config file not found"),
+    ],
+)
+def test_unknown_configs(ref, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(ref)
+
+
+def test_circular_extends_and_bad_yaml(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b.yaml\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends: circular extends chain"):
+        load_config(str(tmp_path / "a.yaml"))
+    write(tmp_path, "c.yaml", "kind: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: invalid YAML at line 2"):
+        load_config(str(tmp_path / "c.yaml"))
+    with pytest.raises(ConfigError, match=r"--set: .*expected KEY.PATH=VALUE"):
+        load_config("shapes-easy", ["noequals"])
+
+
+KEYS = ["seed", "image_size", "objects.count", "objects.line_width", "objects.angle", "label"]
+VALUES = st.one_of(
+    st.integers(-10, 10),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["uniform", "randint", "x"]), st.lists(st.integers(-5, 5)), max_size=1
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.sampled_from(KEYS), value=VALUES)
+def test_any_override_loads_or_fails_with_one_line_config_error(key, value):
+    import yaml
+
+    text = f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...')}"
+    try:
+        config = load_config("shapes-easy", [text])
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        assert str(exc).startswith("--set")
+    else:
+        assert config.name == "shapes-easy"

@@ -1,0 +1,137 @@
+"""Distributions: parsing, validation against a domain, and sampling within it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepbench_hf.distributions import (
+    Choice,
+    Constant,
+    Domain,
+    LogUniform,
+    Normal,
+    RandInt,
+    Uniform,
+    parse_distribution,
+)
+from deepbench_hf.errors import ConfigError
+
+POSITIVE = Domain("float", low=0.0, low_open=True)
+UNIT = Domain("float", low=0.0, high=1.0)
+INT3 = Domain("int", low=3, high=64)
+
+
+def parse(raw, domain=POSITIVE):
+    return parse_distribution(raw, domain, source="f.yaml", path="a.b")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (2, Constant(2.0)),
+        ({"uniform": [1, 2]}, Uniform(1.0, 2.0)),
+        ({"uniform": {"low": 1, "high": 2}}, Uniform(1.0, 2.0)),
+        ({"loguniform": [0.1, 10]}, LogUniform(0.1, 10.0)),
+        ({"normal": {"mean": 5, "std": 1, "low": 1}}, Normal(5.0, 1.0, 1.0, None)),
+        ({"randint": [1, 4]}, RandInt(1, 4)),
+        ({"choice": [1, 2.5]}, Choice((1.0, 2.5))),
+    ],
+)
+def test_parse_forms(raw, expected):
+    assert parse(raw) == expected
+
+
+def test_choice_with_weights_round_trips():
+    dist = parse({"choice": {"values": [1, 2], "weights": [3, 1]}})
+    assert dist.to_config() == {"choice": {"values": [1.0, 2.0], "weights": [3.0, 1.0]}}
+    draws = [dist.sample(np.random.default_rng(i)) for i in range(4000)]
+    assert abs(draws.count(1.0) / 4000 - 0.75) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("raw", "domain", "message"),
+    [
+        ({"uniform": [3, 1]}, POSITIVE, r"a\.b\.uniform: low \(3\) > high \(1\)"),
+        ({"uniform": [-1, 1]}, POSITIVE, r"leaves the allowed values \(a number in \(0, inf\)\)"),
+        ({"gauss": [0, 1]}, POSITIVE, "unknown distribution"),
+        ("abc", POSITIVE, "expected a number in \\(0, inf\\) or a distribution, got 'abc'"),
+        ({"normal": [0, 1]}, POSITIVE, "unbounded normal"),
+        ({"normal": {"mean": 0, "std": -1, "low": 1}}, POSITIVE, "std must be > 0"),
+        ({"loguniform": [0, 1]}, UNIT, "loguniform needs low > 0"),
+        ({"uniform": [3, 5]}, INT3, "uniform draws real numbers"),
+        ({"randint": [1, 5]}, INT3, r"leaves the allowed values \(an integer in \[3, 64\]\)"),
+        ({"choice": [4, 2]}, INT3, "value 2 is not allowed"),
+        ({"choice": {"values": [4, 5], "weights": [1]}}, INT3, "weights must be a list of 2"),
+        ([1, 2], POSITIVE, "a list is not a value"),
+        (True, POSITIVE, "got True"),
+        (math.inf, POSITIVE, "got inf"),
+    ],
+)
+def test_bad_values_name_the_path(raw, domain, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse(raw, domain)
+    assert str(info.value).startswith("f.yaml: a.b")
+    assert "\n" not in str(info.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    low=st.floats(-1e6, 1e6, allow_nan=False),
+    width=st.floats(0, 1e6, allow_nan=False),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_uniform_samples_stay_in_range(low, width, seed):
+    high = low + width
+    dist = parse({"uniform": [low, high]}, Domain("float"))
+    value = dist.sample(np.random.default_rng(seed))
+    assert low <= value <= high
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mean=st.floats(-100, 100),
+    std=st.floats(0.01, 100),
+    low=st.floats(-50, 50),
+    width=st.floats(0.0, 100),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_truncated_normal_stays_in_bounds(mean, std, low, width, seed):
+    spec = {"normal": {"mean": mean, "std": std, "low": low, "high": low + width}}
+    dist = parse(spec, Domain("float"))
+    value = dist.sample(np.random.default_rng(seed))
+    assert low <= value <= low + width
+
+
+@settings(max_examples=200, deadline=None)
+@given(low=st.integers(-1000, 1000), width=st.integers(0, 50), seed=st.integers(0, 2**32 - 1))
+def test_randint_is_inclusive_and_in_range(low, width, seed):
+    dist = parse({"randint": [low, low + width]}, Domain("int"))
+    rng = np.random.default_rng(seed)
+    values = {dist.sample(rng) for _ in range(20 * (width + 1))}
+    assert values <= set(range(low, low + width + 1))
+    if width <= 3:
+        assert values == set(range(low, low + width + 1))
+
+
+def test_truncated_normal_matches_scipy_moments():
+    from scipy.stats import truncnorm
+
+    dist = Normal(1.0, 2.0, 0.0, 3.0)
+    rng = np.random.default_rng(7)
+    draws = np.array([dist.sample(rng) for _ in range(20000)])
+    ref = truncnorm((0 - 1) / 2, (3 - 1) / 2, loc=1, scale=2)
+    assert abs(draws.mean() - ref.mean()) < 4 * ref.std() / math.sqrt(draws.size)
+    assert abs(draws.std() - ref.std()) < 0.02 * ref.std()
+
+
+def test_loguniform_is_uniform_in_log():
+    dist = LogUniform(0.01, 100.0)
+    rng = np.random.default_rng(3)
+    logs = np.log10([dist.sample(rng) for _ in range(20000)])
+    assert abs(logs.mean()) < 0.05
+    assert abs(np.mean(logs < 0) - 0.5) < 0.02
