@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
 from collections.abc import Sequence
 
 from .config import SPLIT_NAMES, builtin_config_names, load_config
 from .errors import BuildError, DeepBenchError
+
+# Further subcommands live in their own modules; each defines
+# ``add_parser(subparsers) -> None`` and ``run(args: argparse.Namespace) -> int``.
+COMMAND_MODULES: dict[str, str] = {}
 
 EPILOG = """\
 examples:
@@ -151,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "defaults and overrides, and its hash.",
     )
     _add_config_args(show)
+    for module in COMMAND_MODULES.values():
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
@@ -205,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = ", ".join(f"{s} {v['num_examples']}" for s, v in record["splits"].items())
             print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
             return 0
+        if args.command in COMMAND_MODULES:
+            return importlib.import_module(COMMAND_MODULES[args.command]).run(args)
     except DeepBenchError as exc:
         print(f"deepbench: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,1 @@
+"""Geometric shapes: exact binary rasterisation (``render``) and the ``shapes`` dataset kind."""
