@@ -8,7 +8,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from .config import SPLIT_NAMES, builtin_config_names, load_config
+from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
 from .errors import BuildError, DeepBenchError
 
 # Further subcommands live in their own modules; each defines
@@ -19,6 +19,7 @@ EPILOG = """\
 examples:
   deepbench list
   deepbench build shapes-easy --out deepbench
+  deepbench build --suite paper --out deepbench         # the whole difficulty ladder
   deepbench build shapes-hard --out deepbench --num-examples 1000 --num-proc 2
   deepbench build my-config.yaml --out deepbench --set noise.gaussian.sigma=0
   deepbench show shapes-hard --set objects.count=3
@@ -66,10 +67,24 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "config", help="a config name (see 'deepbench list') or a path to a YAML file"
-    )
+def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    if many:
+        parser.add_argument(
+            "configs",
+            nargs="*",
+            metavar="CONFIG",
+            help="config names (see 'deepbench list') or paths to YAML files",
+        )
+        parser.add_argument("--all", action="store_true", help="build every named config")
+        parser.add_argument(
+            "--suite",
+            choices=sorted(builtin_suites()),
+            help="build a named collection of configs (e.g. the paper's whole ladder)",
+        )
+    else:
+        parser.add_argument(
+            "config", help="a config name (see 'deepbench list') or a path to a YAML file"
+        )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -115,9 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "works from DIR's parent. The write is atomic: a failed build leaves DIR as it "
         "was. Output is bit-identical for any --num-proc.",
     )
-    _add_config_args(build)
+    _add_config_args(build, many=True)
     build.add_argument(
-        "--out", required=True, metavar="DIR", help="dataset folder (created if missing)"
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="dataset folder (created if missing): a local path or an fsspec URL (s3://...)",
     )
     build.add_argument(
         "--num-proc", type=_positive, default=1, metavar="N", help="worker processes (default 1)"
@@ -127,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="examples per Parquet shard (overrides the config's shard_size)",
+    )
+    build.add_argument(
+        "--row-group-size",
+        type=_positive,
+        metavar="N",
+        help="rows per Parquet row group (overrides the config's row_group_size)",
+    )
+    build.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the shards as tasks on a Dask cluster (e.g. tcp://host:8786); needs the "
+        "'dask' extra, and --out must be reachable from the workers",
     )
     progress = build.add_mutually_exclusive_group()
     progress.add_argument(
@@ -161,20 +191,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, ref: str) -> BuildConfig:
     overrides = list(args.overrides)
     if getattr(args, "shard_size", None):
         overrides.append(f"shard_size={args.shard_size}")
-    splits = args.split_sizes
-    config = load_config(args.config, overrides, seed=args.seed, splits=splits)
+    if getattr(args, "row_group_size", None):
+        overrides.append(f"row_group_size={args.row_group_size}")
+    config = load_config(ref, overrides, seed=args.seed, splits=args.split_sizes)
     if args.num_examples is not None:
-        config = load_config(
-            args.config,
-            overrides,
-            seed=args.seed,
-            splits=_proportional(config.splits, args.num_examples),
-        )
+        sizes = _proportional(config.splits, args.num_examples)
+        config = load_config(ref, overrides, seed=args.seed, splits=sizes)
     return config
+
+
+def _build_refs(args: argparse.Namespace) -> list[str]:
+    refs = list(args.configs)
+    if args.all:
+        refs += builtin_config_names()
+    if args.suite:
+        refs += builtin_suites()[args.suite]["configs"]
+    if not refs:
+        raise DeepBenchError("build: name at least one CONFIG, or use --all or --suite")
+    return list(dict.fromkeys(refs))
+
+
+def _client(address: str | None):
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DeepBenchError("--scheduler needs Dask: pip install 'deepbench-hf[dask]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except OSError as exc:
+        raise DeepBenchError(f"--scheduler {address}: cannot connect ({exc})") from None
 
 
 def _proportional(splits: dict[str, int], total: int) -> dict[str, int]:
@@ -197,20 +248,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name:<16} {config.kind:<8} {config.summary}")
             return 0
         if args.command == "show":
-            config = _load(args)
+            config = _load(args, args.config)
             print(f"# {config.name}: config hash {config.config_hash}")
             print(config.to_yaml(), end="")
             return 0
         if args.command == "build":
             from .writer import build_config
 
-            config = _load(args)
+            configs = [_load(args, ref) for ref in _build_refs(args)]  # validate all first
             command = "deepbench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-            record = build_config(
-                config, args.out, num_proc=args.num_proc, progress=args.progress, command=command
-            )
-            sizes = ", ".join(f"{s} {v['num_examples']}" for s, v in record["splits"].items())
-            print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
+            client = _client(args.scheduler)
+            try:
+                for config in configs:
+                    record = build_config(
+                        config,
+                        args.out,
+                        num_proc=args.num_proc,
+                        client=client,
+                        progress=args.progress,
+                        command=command,
+                    )
+                    sizes = ", ".join(
+                        f"{s} {v['num_examples']}" for s, v in record["splits"].items()
+                    )
+                    print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
+            finally:
+                if client is not None:
+                    client.close()
             return 0
         if args.command in COMMAND_MODULES:
             return importlib.import_module(COMMAND_MODULES[args.command]).run(args)

@@ -70,6 +70,15 @@ def builtin_config_names() -> list[str]:
     return sorted(p.stem for p in builtin_config_dir().glob("*.yaml"))
 
 
+def builtin_suites() -> dict[str, dict[str, Any]]:
+    """Named collections of configs (``builder_configs/suites/*.yaml``): description + configs."""
+    suites = {}
+    for path in sorted((builtin_config_dir() / "suites").glob("*.yaml")):
+        raw = _read_yaml(path, f"suite {path.name}")
+        suites[path.stem] = {"description": raw.get("description", ""), "configs": raw["configs"]}
+    return suites
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """A fully resolved and validated config: everything a build needs, nothing else.

@@ -1,19 +1,21 @@
-"""Write a config's Parquet shards into the Hub layout, atomically and in parallel.
+"""Write a config's Parquet shards into the Hub layout: atomic, resumable, parallel or distributed.
 
-Layout of an output folder ``DIR``::
+Layout of an output folder ``DIR`` (a local path or any fsspec URL, e.g. ``s3://bucket/deepbench``)::
 
     DIR/README.md                                  # dataset card: YAML configs + dataset_info
     DIR/<config>/<split>-NNNNN-of-MMMMM.parquet    # shards
-    DIR/<config>/deepbench.json                    # what the builder wrote (the card reads it)
+    DIR/<config>/deepbench.json                    # the build record (the card reads it)
 
 A shard is a pure function of (config, split, shard index): shard ``i`` holds examples
 ``[i * shard_size, min((i + 1) * shard_size, n))``. Shards are therefore bit-identical whatever
-the number of processes that write them.
+runs them: one process, ``num_proc`` local processes, or the workers of a Dask cluster.
 
 Atomicity: shards are written into a hidden staging folder beside ``DIR``
 (``.<DIR name>.deepbench-staging/<config>``). Only when every shard is complete is the config folder
-moved into ``DIR`` and the card replaced. A failed build removes its staging folder; a killed build
-leaves it, and the next build of the same resolved config reuses the complete shards in it.
+moved into ``DIR`` and the card replaced (on object stores a "move" is a copy, so atomicity there is
+per file). A failed build removes its staging folder; a killed build leaves it, and the next build
+of the same resolved config reuses the complete shards in it (each shard records its config hash and
+example range in its Parquet metadata; anything else is rewritten).
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -42,6 +43,7 @@ from .kinds import features_for
 
 META_KEY = b"deepbench"
 INFO_FILE = "deepbench.json"
+STAGING_SUFFIX = ".deepbench-staging"
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,6 @@ def plan_shards(config: BuildConfig) -> list[ShardSpec]:
     return shards
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _shard_meta(config: BuildConfig, shard: ShardSpec) -> dict[str, Any]:
     return {
         "config": config.name,
@@ -102,43 +95,55 @@ def _shard_meta(config: BuildConfig, shard: ShardSpec) -> dict[str, Any]:
     }
 
 
-def write_shard(config: BuildConfig, shard: ShardSpec, folder: Path) -> ShardResult:
-    """Generate and write one shard (reusing an identical complete one already in ``folder``)."""
-    path = folder / shard.filename
-    meta = _shard_meta(config, shard)
-    reused = _reuse(path, meta)
-    if reused is not None:
-        return reused
-    features = features_for(config)
+def shard_bytes(config: BuildConfig, shard: ShardSpec) -> tuple[bytes, int]:
+    """Generate one shard; returns the Parquet file's bytes and the table's Arrow size."""
     rows = [row for _, row in generate_rows(config, shard.split, shard.start, shard.stop)]
-    table = rows_to_table(rows, features)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[META_KEY] = json.dumps(meta, sort_keys=True).encode()
-    table = table.replace_schema_metadata(schema_meta)
-    partial = path.with_name(path.name + ".partial")
+    table = rows_to_table(rows, features_for(config))
+    metadata = dict(table.schema.metadata or {})
+    metadata[META_KEY] = json.dumps(_shard_meta(config, shard), sort_keys=True).encode()
+    table = table.replace_schema_metadata(metadata)
+    sink = pa.BufferOutputStream()
     pq.write_table(
         table,
-        partial,
+        sink,
         row_group_size=config.row_group_size,
         compression="zstd",
         write_page_index=True,
     )
-    os.replace(partial, path)
+    return sink.getvalue().to_pybytes(), table.nbytes
+
+
+def write_shard(config: BuildConfig, shard: ShardSpec, stage_url: str) -> ShardResult:
+    """Generate and write one shard into ``stage_url`` (reusing an identical complete one there).
+
+    Runs anywhere: in this process, a local worker process, or a Dask worker that can reach
+    ``stage_url``.
+    """
+    fs, stage = fsspec.core.url_to_fs(stage_url)
+    path = f"{stage}/{shard.filename}"
+    reused = _reuse(fs, path, _shard_meta(config, shard))
+    if reused is not None:
+        return reused
+    data, num_bytes = shard_bytes(config, shard)
+    partial = f"{path}.partial"
+    fs.pipe_file(partial, data)
+    fs.mv(partial, path)
     return ShardResult(
         shard.split,
         shard.filename,
-        table.num_rows,
-        table.nbytes,
-        path.stat().st_size,
-        file_sha256(path),
+        shard.stop - shard.start,
+        num_bytes,
+        len(data),
+        hashlib.sha256(data).hexdigest(),
     )
 
 
-def _reuse(path: Path, meta: dict[str, Any]) -> ShardResult | None:
-    if not path.is_file():
+def _reuse(fs: fsspec.AbstractFileSystem, path: str, meta: dict[str, Any]) -> ShardResult | None:
+    if not fs.exists(path):
         return None
     try:
-        parquet = pq.ParquetFile(path)
+        data = fs.cat_file(path)
+        parquet = pq.ParquetFile(pa.BufferReader(data))
         stored = json.loads(parquet.schema_arrow.metadata[META_KEY])
         if stored != meta or parquet.metadata.num_rows != meta["stop"] - meta["start"]:
             return None
@@ -147,67 +152,78 @@ def _reuse(path: Path, meta: dict[str, Any]) -> ShardResult | None:
         return None
     return ShardResult(
         meta["split"],
-        path.name,
+        path.rsplit("/", 1)[-1],
         parquet.metadata.num_rows,
         num_bytes,
-        path.stat().st_size,
-        file_sha256(path),
+        len(data),
+        hashlib.sha256(data).hexdigest(),
     )
 
 
-def _write_shard_task(args: tuple[BuildConfig, ShardSpec, str]) -> ShardResult:
-    config, shard, folder = args
-    return write_shard(config, shard, Path(folder))
-
-
-def _run_shards(
+def _run_local(
     config: BuildConfig,
     shards: list[ShardSpec],
-    folder: Path,
+    stage_url: str,
     num_proc: int,
-    on_done: Callable[[ShardSpec], None],
-) -> list[ShardResult]:
-    results: dict[ShardSpec, ShardResult] = {}
+    on_done: Callable[[ShardSpec, ShardResult], None],
+) -> None:
     if num_proc <= 1 or len(shards) <= 1:
         for shard in shards:
-            results[shard] = write_shard(config, shard, folder)
-            on_done(shard)
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
-            futures = {pool.submit(_write_shard_task, (config, s, str(folder))): s for s in shards}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                on_done(futures[future])
-    return [results[s] for s in shards]
+            on_done(shard, write_shard(config, shard, stage_url))
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(num_proc, len(shards)), mp_context=context) as pool:
+        futures = {pool.submit(write_shard, config, s, stage_url): s for s in shards}
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
 
 
-def staging_root(out_dir: Path) -> Path:
-    """The hidden folder beside ``out_dir`` where builds are staged."""
-    return out_dir.parent / f".{out_dir.name}.deepbench-staging"
+def _run_dask(
+    config: BuildConfig,
+    shards: list[ShardSpec],
+    stage_url: str,
+    client: Any,
+    on_done: Callable[[ShardSpec, ShardResult], None],
+) -> None:
+    from distributed import as_completed as dask_completed
+
+    futures = {
+        client.submit(write_shard, config, s, stage_url, pure=False, key=f"deepbench-{i}-{s}"): s
+        for i, s in enumerate(shards)
+    }
+    for future in dask_completed(list(futures)):
+        on_done(futures[future], future.result())
 
 
-def _check_writable(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BuildError(f"--out {out_dir}: exists and is not a folder")
-    parent = out_dir if out_dir.exists() else out_dir.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise BuildError(f"--out {out_dir}: cannot write to {parent} (permission denied)")
-    readme = out_dir / "README.md"
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not readme.is_file():
+def _is_url(out: str) -> bool:
+    protocol = fsspec.core.split_protocol(out)[0]
+    return protocol not in (None, "file", "local")
+
+
+def staging_root(out_dir: str | Path) -> str | Path:
+    """The hidden folder beside ``out_dir`` where builds are staged (same type as ``out_dir``)."""
+    if isinstance(out_dir, Path):
+        return out_dir.parent / f".{out_dir.name}{STAGING_SUFFIX}"
+    parent, _, name = str(out_dir).rstrip("/").rpartition("/")
+    return f"{parent}/.{name}{STAGING_SUFFIX}"
+
+
+def _check_local_output(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "README.md").is_file():
         raise BuildError(
-            f"--out {out_dir}: folder is not empty and has no README.md; "
+            f"--out {out}: folder is not empty and has no README.md; "
             "choose an empty folder or one written by deepbench build"
         )
 
 
 def build_config(
     config: BuildConfig,
-    out_dir: str | os.PathLike[str],
+    out_dir: str | Path,
     *,
     num_proc: int = 1,
+    client: Any = None,
     progress: bool | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
@@ -218,9 +234,14 @@ def build_config(
     config
         The resolved config (:func:`deepbench_hf.config.load_config`).
     out_dir
-        The dataset folder; created if missing. Other configs already in it are kept.
+        The dataset folder: a local path or an fsspec URL; created if missing. Other configs
+        already in it are kept.
     num_proc
-        Worker processes; the output is bit-identical for any value.
+        Local worker processes (ignored with ``client``). The output is bit-identical for any value.
+    client
+        A ``dask.distributed.Client``: shards become Dask tasks on its cluster, and the workers
+        write them to ``out_dir`` directly (so it must be reachable from them). Bit-identical to a
+        local build.
     progress
         Show a progress bar (default: when stderr is a terminal).
     command
@@ -231,61 +252,103 @@ def build_config(
     dict
         The build record written to ``<config>/deepbench.json``.
     """
-    from .card import build_record, write_card  # the card module needs jinja2/hub: import late
-
-    out = Path(out_dir)
     if num_proc < 1:
         raise BuildError(f"--num-proc: must be >= 1, got {num_proc}")
-    _check_writable(out)
-    stage = staging_root(out) / config.name
+    out_text = str(out_dir).rstrip("/")
+    if not _is_url(out_text):
+        out_text = str(Path(fsspec.core.strip_protocol(out_text)).absolute())
+        _check_local_output(Path(out_text))
+    fs, out = fsspec.core.url_to_fs(out_text)
+    root = str(staging_root(out))
+    stage = f"{root}/{config.name}"
+    stage_url = fs.unstrip_protocol(stage) if _is_url(out_text) else stage
     shards = plan_shards(config)
-    total = sum(s.stop - s.start for s in shards)
     try:
-        stage.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BuildError(
-            f"--out {out}: cannot write to {out.parent} ({exc.strerror or exc})"
-        ) from None
+        fs.makedirs(stage, exist_ok=True)
+    except Exception as exc:
+        raise BuildError(f"--out {out_dir}: cannot write there ({_reason(exc)})") from None
     try:
-        for leftover in stage.iterdir():
-            if leftover.name not in {s.filename for s in shards}:
-                _remove(leftover)
-        with _progress_bar(total, config.name, progress) as advance:
-            results = _run_shards(
-                config, shards, stage, num_proc, lambda s: advance(s.stop - s.start)
-            )
-        record = build_record(config, [asdict(r) for r in results], command=command)
-        (stage / INFO_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        out.mkdir(parents=True, exist_ok=True)
-        card = staging_root(out) / "README.md"
-        write_card(out, card, staged={config.name: stage})
-        _swap_in(stage, out / config.name)
-        os.replace(card, out / "README.md")
-    except BaseException:
-        if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            _remove(stage)
+        wanted = {s.filename for s in shards}
+        for leftover in fs.ls(stage, detail=False):
+            if leftover.rstrip("/").rsplit("/", 1)[-1] not in wanted:
+                fs.rm(leftover, recursive=True)
+        results: dict[ShardSpec, ShardResult] = {}
+        with _progress_bar(sum(s.stop - s.start for s in shards), config.name, progress) as bar:
+
+            def done(shard: ShardSpec, result: ShardResult) -> None:
+                results[shard] = result
+                bar(shard.stop - shard.start)
+
+            if client is not None:
+                _run_dask(config, shards, stage_url, client, done)
+            else:
+                _run_local(config, shards, stage_url, num_proc, done)
+        record = _finish(fs, out, stage, config, [results[s] for s in shards], command)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt):
+            fs.rm(stage, recursive=True)
         raise
     finally:
-        root = staging_root(out)
-        if root.is_dir() and not any(root.iterdir()):
-            root.rmdir()
+        if fs.exists(root) and not fs.ls(root, detail=False):
+            fs.rmdir(root)
     return record
 
 
-def _swap_in(stage: Path, target: Path) -> None:
-    old = stage.with_name(stage.name + ".old")
-    if target.exists():
-        _remove(old)
-        os.replace(target, old)
-    os.replace(stage, target)
-    _remove(old)
+def _finish(
+    fs: fsspec.AbstractFileSystem,
+    out: str,
+    stage: str,
+    config: BuildConfig,
+    results: list[ShardResult],
+    command: str | None,
+) -> dict[str, Any]:
+    """Write the record and card, then move the staged config folder into place."""
+    from .card import build_record, render_card  # jinja2 + hub: import only when finishing
+
+    record = build_record(config, [asdict(r) for r in results], command=command)
+    fs.pipe_file(f"{stage}/{INFO_FILE}", _json_bytes(record))
+    records = {name: rec for name, rec in _read_records(fs, out) if name != config.name}
+    records[config.name] = record
+    card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])
+    fs.makedirs(out, exist_ok=True)
+    target = f"{out}/{config.name}"
+    old = f"{stage}.old"
+    if fs.exists(target):
+        if fs.exists(old):
+            fs.rm(old, recursive=True)
+        fs.mv(target, old, recursive=True)
+    fs.mv(stage, target, recursive=True)
+    fs.pipe_file(f"{out}/README.md", card.encode())
+    if fs.exists(old):
+        fs.rm(old, recursive=True)
+    return record
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+def _json_bytes(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _read_records(fs: fsspec.AbstractFileSystem, out: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not fs.exists(out):
+        return
+    for info in sorted(fs.glob(f"{out}/*/{INFO_FILE}")):
+        name = info.rstrip("/").rsplit("/", 2)[-2]
+        yield name, json.loads(fs.cat_file(info))
+
+
+def read_records(out_dir: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(config name, build record)`` for each config in a dataset folder (path or fsspec URL)."""
+    fs, out = fsspec.core.url_to_fs(str(out_dir))
+    yield from _read_records(fs, out)
+
+
+def build_many(configs: Iterable[BuildConfig], out_dir: str | Path, **kwargs: Any) -> list[dict]:
+    """Build several configs into one folder (a collection), one after the other."""
+    return [build_config(config, out_dir, **kwargs) for config in configs]
 
 
 class _progress_bar:
@@ -311,10 +374,23 @@ class _progress_bar:
             self.bar.close()
 
 
-def read_records(out_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(config name, build record)`` for each config folder in ``out_dir``."""
-    for info in sorted(out_dir.glob(f"*/{INFO_FILE}")):
-        yield info.parent.name, json.loads(info.read_text())
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (local path or fsspec URL)."""
+    digest = hashlib.sha256()
+    with fsspec.open(str(path), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-__all__ = ["ShardResult", "ShardSpec", "build_config", "pa", "plan_shards", "write_shard"]
+__all__ = [
+    "ShardResult",
+    "ShardSpec",
+    "build_config",
+    "build_many",
+    "plan_shards",
+    "read_records",
+    "shard_bytes",
+    "staging_root",
+    "write_shard",
+]

@@ -125,7 +125,10 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         ),
         (["build", "shapes-easy", "--out", "OUT", "--split-sizes", "dev=5"], "expected train=N"),
         (["build", "shapes-easy", "--out", "OUT", "--num-proc", "0"], "must be >= 1, got 0"),
-        (["build", "shapes-easy", "--out", "/proc/deepbench-no"], "cannot write to /proc"),
+        (
+            ["build", "shapes-easy", "--out", "/proc/deepbench-no"],
+            "--out /proc/deepbench-no: cannot write there",
+        ),
     ],
 )
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, args, message):
