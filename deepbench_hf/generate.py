@@ -26,13 +26,28 @@ def make_example(config: BuildConfig, split: str, index: int) -> Example:
     return Example(split=split, index=index, seed=seed, label_hint=hint)
 
 
+BATCH_SIZE = 256
+
+
 def generate_rows(
     config: BuildConfig, split: str, start: int, stop: int
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(index, row)`` for examples ``start <= index < stop`` of ``split``."""
+    """Yield ``(index, row)`` for examples ``start <= index < stop`` of ``split``.
+
+    Kinds with a ``generate_batch(config, examples)`` method (e.g. N-body, which advances many
+    systems together) get up to :data:`BATCH_SIZE` examples at a time; such kinds guarantee that a
+    row does not depend on the batch it was generated in.
+    """
     kind = get_kind(config.kind)
-    for index in range(start, stop):
-        yield index, kind.generate(config, make_example(config, split, index))
+    batch = getattr(kind, "generate_batch", None)
+    if batch is None:
+        for index in range(start, stop):
+            yield index, kind.generate(config, make_example(config, split, index))
+        return
+    for first in range(start, stop, BATCH_SIZE):
+        indices = range(first, min(first + BATCH_SIZE, stop))
+        rows = batch(config, [make_example(config, split, i) for i in indices])
+        yield from zip(indices, rows, strict=True)
 
 
 def regenerate_row(config: BuildConfig, split: str, index: int) -> dict[str, Any]:

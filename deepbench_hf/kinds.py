@@ -7,7 +7,9 @@ A kind (shapes, sky, lensing, nbody) is an object with:
 * ``features(config)`` -- the exact ``datasets.Features`` of a row;
 * ``class_names(config)`` -- label names for a classification task, or ``None``;
 * ``generate(config, example)`` -- one row (a dict matching ``features``) from an
-  :class:`~deepbench_hf.seeding.Example`, a pure function of the config and the example's seeds.
+  :class:`~deepbench_hf.seeding.Example`, a pure function of the config and the example's seeds;
+* optionally ``generate_batch(config, examples)`` -- the rows of several examples at once, each
+  bit-identical to what ``generate`` gives for that example alone (used for vectorised kinds).
 
 Kinds are imported lazily so that loading a shapes config does not import the lensing code.
 """
