@@ -13,7 +13,9 @@ from .errors import BuildError, DeepBenchError
 
 # Further subcommands live in their own modules; each defines
 # ``add_parser(subparsers) -> None`` and ``run(args: argparse.Namespace) -> int``.
-COMMAND_MODULES: dict[str, str] = {}
+COMMAND_MODULES: dict[str, str] = {
+    name: f"deepbench_hf.commands.{name}" for name in ("verify", "push", "export", "query")
+}
 
 EPILOG = """\
 examples:

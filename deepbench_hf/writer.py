@@ -336,9 +336,11 @@ def _finish(
 ) -> dict[str, Any]:
     """Write the record and card, then move the staged config folder into place."""
     from .card import build_record, render_card  # jinja2 + hub: import only when finishing
+    from .preview import write_preview
 
     record = build_record(config, [asdict(r) for r in results], command=command)
     fs.pipe_file(f"{stage}/{INFO_FILE}", _json_bytes(record))
+    write_preview(stage, record, fs=fs)  # <config>/preview.png, linked from the card
     records = {name: rec for name, rec in _read_records(fs, out) if name != config.name}
     records[config.name] = record
     card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])

@@ -26,6 +26,7 @@ def test_hub_layout(built_dir):
     names = sorted(p.name for p in (built_dir / "shapes-easy").iterdir())
     assert names == [
         "deepbench.json",
+        "preview.png",
         "test-00000-of-00001.parquet",
         "train-00000-of-00003.parquet",
         "train-00001-of-00003.parquet",

@@ -1,0 +1,274 @@
+"""Check a dataset folder against its card and build records, and regenerate rows from seeds.
+
+``deepbench verify DIR [--regenerate [N]] [--config NAME ...]``:
+
+1. every config declared in ``DIR/README.md`` has a ``<config>/deepbench.json`` build record and
+   vice versa, and the card's split sizes match the records;
+2. every shard listed in a record exists, has the recorded size, and its SHA-256 recomputed from
+   the bytes equals the record's and the card's; no unlisted ``.parquet`` file sits in a config
+   folder (``load_dataset`` would read it);
+3. with ``--regenerate N``: the config is reloaded from the resolved config stored in the record
+   (written to a temporary YAML file and read by :func:`~deepbench_hf.config.load_config`), its
+   hash must equal the recorded ``config_hash``, and ``N`` rows per config, drawn deterministically
+   from all its splits, are rebuilt with :func:`~deepbench_hf.generate.regenerate_row` and compared
+   with the stored rows, bit for bit (Arrow IPC bytes of every column).
+
+Each problem is one line naming the file and what is wrong; :func:`verify` returns them all.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+INFO_FILE = "deepbench.json"
+DEFAULT_REGENERATE = 16
+_CARD_SHARD = re.compile(
+    r"^\| `(?P<path>[^`]+\.parquet)` \| (?P<rows>\d+) \| (?P<bytes>\d+) "
+    r"\| `(?P<sha>[0-9a-f]{64})` \|$"
+)
+
+
+@dataclass
+class Report:
+    """What :func:`verify` checked and the problems it found (one line each)."""
+
+    folder: Path
+    configs: list[str] = field(default_factory=list)
+    shards: int = 0
+    rows_regenerated: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: what was verified."""
+        text = (
+            f"ok: {self.folder}: {len(self.configs)} config(s), {self.shards} shard(s) match "
+            "their SHA-256"
+        )
+        if self.rows_regenerated:
+            text += f"; {self.rows_regenerated} row(s) regenerated bit-identically from their seeds"
+        return text
+
+
+def read_card_yaml(readme: Path) -> dict[str, Any]:
+    """The YAML metadata block at the top of a ``README.md`` (empty if none)."""
+    text = readme.read_text()
+    if not text.startswith("---"):
+        return {}
+    _, block, _ = text.split("---", 2) if text.count("---") >= 2 else ("", "", "")
+    data = yaml.safe_load(block)
+    return data if isinstance(data, dict) else {}
+
+
+def card_checksums(readme: Path) -> dict[str, str]:
+    """``{"<config>/<file>": sha256}`` from the card's provenance tables."""
+    sums = {}
+    for line in readme.read_text().splitlines():
+        match = _CARD_SHARD.match(line.strip())
+        if match:
+            sums[match["path"]] = match["sha"]
+    return sums
+
+
+def _card_split_sizes(card: dict[str, Any]) -> dict[str, dict[str, int]]:
+    infos = card.get("dataset_info") or []
+    if isinstance(infos, dict):
+        infos = [infos]
+    sizes: dict[str, dict[str, int]] = {}
+    for info in infos:
+        name = info.get("config_name", "default")
+        sizes[name] = {s["name"]: int(s["num_examples"]) for s in info.get("splits") or []}
+    return sizes
+
+
+def verify(
+    folder: str | Path,
+    *,
+    regenerate: int = 0,
+    configs: Sequence[str] | None = None,
+) -> Report:
+    """Verify a dataset folder; see the module docstring. Never raises for data problems."""
+    from .writer import file_sha256
+
+    folder = Path(folder)
+    report = Report(folder)
+    problems = report.problems
+    if not folder.is_dir():
+        problems.append(f"{folder}: not a folder")
+        return report
+    readme = folder / "README.md"
+    records: dict[str, dict[str, Any]] = {}
+    for info in sorted(folder.glob(f"*/{INFO_FILE}")):
+        try:
+            records[info.parent.name] = json.loads(info.read_text())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{info}: unreadable build record ({exc})")
+    card: dict[str, Any] = {}
+    sums: dict[str, str] = {}
+    if not readme.is_file():
+        problems.append(f"{readme}: missing (the dataset card declares the configs)")
+    else:
+        try:
+            card = read_card_yaml(readme)
+        except yaml.YAMLError as exc:
+            problems.append(f"{readme}: invalid YAML metadata ({str(exc).splitlines()[0]})")
+        sums = card_checksums(readme)
+    declared = [c.get("config_name") for c in card.get("configs") or []]
+    sizes = _card_split_sizes(card)
+    wanted = list(configs) if configs else sorted(set(records) | set(declared))
+    for name in wanted:
+        if name not in records:
+            where = "declared in README.md but " if name in declared else ""
+            problems.append(f"{folder / name}: {where}no build record ({INFO_FILE})")
+            continue
+        if card and name not in declared:
+            problems.append(f"{readme}: does not declare config {name} (rebuild to update it)")
+        report.configs.append(name)
+        record = records[name]
+        for split, info in record["splits"].items():
+            card_n = sizes.get(name, {}).get(split)
+            if card and card_n is not None and card_n != info["num_examples"]:
+                problems.append(
+                    f"{readme}: {name}/{split} has {card_n} examples in the card, "
+                    f"{info['num_examples']} in {INFO_FILE}"
+                )
+        listed = set()
+        for split in record["splits"].values():
+            for shard in split["shards"]:
+                rel = f"{name}/{shard['filename']}"
+                listed.add(shard["filename"])
+                path = folder / rel
+                report.shards += 1
+                if not path.is_file():
+                    problems.append(f"{path}: missing")
+                    continue
+                size = path.stat().st_size
+                if size != shard["file_bytes"]:
+                    problems.append(f"{path}: {size} bytes, {shard['file_bytes']} in {INFO_FILE}")
+                digest = file_sha256(path)
+                if digest != shard["sha256"]:
+                    problems.append(
+                        f"{path}: SHA-256 mismatch (recorded {shard['sha256'][:12]}…, "
+                        f"file {digest[:12]}…)"
+                    )
+                if sums and sums.get(rel) not in (None, shard["sha256"]):
+                    problems.append(f"{readme}: lists another SHA-256 for {rel} than {INFO_FILE}")
+                elif sums and rel not in sums:
+                    problems.append(f"{readme}: does not list the SHA-256 of {rel}")
+        for extra in sorted((folder / name).glob("*.parquet")):
+            if extra.name not in listed:
+                problems.append(f"{extra}: not in {INFO_FILE} (load_dataset would read it)")
+        if regenerate > 0:
+            report.rows_regenerated += _regenerate(folder, record, regenerate, problems)
+    return report
+
+
+def reload_config(record: dict[str, Any]) -> Any:
+    """The :class:`~deepbench_hf.config.BuildConfig` of a build record's resolved config."""
+    from .config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="deepbench-verify-") as tmp:
+        path = Path(tmp) / f"{record['name']}.yaml"
+        path.write_text(yaml.safe_dump(record["resolved_config"], sort_keys=False))
+        return load_config(str(path))
+
+
+def sample_rows(record: dict[str, Any], n: int) -> list[tuple[str, int]]:
+    """``n`` ``(split, index)`` pairs over all splits, chosen from the config hash (repeatable)."""
+    population = [
+        (split, i) for split, s in record["splits"].items() for i in range(s["num_examples"])
+    ]
+    if n >= len(population):
+        return population
+    rng = random.Random(int(record["config_hash"][:16], 16))
+    return sorted(rng.sample(population, n), key=population.index)
+
+
+def _ipc(array: pa.ChunkedArray | pa.Array) -> bytes:
+    table = pa.table({"c": array})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str]) -> int:
+    from .arrow import rows_to_table
+    from .errors import DeepBenchError
+    from .generate import regenerate_row
+    from .kinds import features_for
+
+    name = record["name"]
+    try:
+        config = reload_config(record)
+    except (DeepBenchError, ImportError, KeyError) as exc:
+        problems.append(f"{folder / name / INFO_FILE}: cannot reload the resolved config ({exc})")
+        return 0
+    if config.config_hash != record["config_hash"]:
+        problems.append(
+            f"{folder / name / INFO_FILE}: the resolved config hashes to "
+            f"{config.config_hash[:12]}…, recorded {record['config_hash'][:12]}… "
+            "(this deepbench-hf reads the config differently)"
+        )
+        return 0
+    features = features_for(config)
+    tables: dict[str, pa.Table | None] = {}
+    checked = 0
+    for split, index in sample_rows(record, n):
+        shards = record["splits"][split]["shards"]
+        start = 0
+        for shard in shards:
+            if index < start + shard["num_rows"]:
+                break
+            start += shard["num_rows"]
+        path = folder / name / shard["filename"]
+        if shard["filename"] not in tables:
+            try:
+                tables[shard["filename"]] = pq.read_table(path)
+            except (OSError, pa.ArrowException) as exc:
+                tables[shard["filename"]] = None
+                problems.append(f"{path}: unreadable ({str(exc).splitlines()[0]})")
+        stored_table = tables[shard["filename"]]
+        if stored_table is None:
+            continue
+        fresh = rows_to_table([regenerate_row(config, split, index)], features)
+        fresh = fresh.replace_schema_metadata(None)
+        try:
+            stored = stored_table.take([index - start]).replace_schema_metadata(None)
+            stored = stored.select(fresh.column_names).cast(fresh.schema)
+        except (KeyError, pa.ArrowException) as exc:
+            problems.append(f"{path}: row {split}[{index}] has other columns or types ({exc})")
+            continue
+        differ = [c for c in fresh.column_names if _ipc(fresh.column(c)) != _ipc(stored.column(c))]
+        checked += 1
+        if differ:
+            shown = ", ".join(differ[:6]) + (", …" if len(differ) > 6 else "")
+            problems.append(
+                f"{path}: row {split}[{index}] differs from its regeneration in {shown}"
+            )
+    return checked
+
+
+__all__ = [
+    "DEFAULT_REGENERATE",
+    "Report",
+    "card_checksums",
+    "read_card_yaml",
+    "reload_config",
+    "sample_rows",
+    "verify",
+]

@@ -1,0 +1,224 @@
+"""deepbench export: every format round-trips the arrays and the truth catalogue."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from conftest import read_split
+
+from deepbench_hf.cli import main
+from deepbench_hf.commands import export as export_command
+from deepbench_hf.export import (
+    CATALOGUE_FORMATS,
+    FORMATS,
+    ExportError,
+    decode_image,
+    export,
+    record_features,
+    to_numpy,
+)
+
+SPLIT = "validation"
+ARRAYS = ("image", "image_clean", "segmentation")
+
+
+def stored(built_dir, config, split=SPLIT):
+    """The stored rows of a split: arrays as numpy plus the table."""
+    import json as _json
+
+    record = _json.loads((built_dir / config / "deepbench.json").read_text())
+    features = record_features(record)
+    table = read_split(built_dir / config, split)
+    arrays = {name: to_numpy(table.column(name), features[name]) for name in ARRAYS}
+    return record, table, arrays
+
+
+def check_catalogue(images, objects, table, split=SPLIT):
+    n = table.num_rows
+    assert images["row"].to_pylist() == list(range(n))
+    assert images["index"].to_pylist() == table["index"].to_pylist()
+    assert images["split"].to_pylist() == [split] * n
+    assert images["seed"].to_pylist() == table["seed"].to_pylist()
+    assert images["n_objects"].to_pylist() == table["n_objects"].to_pylist()
+    assert images["label"].to_pylist() == table["label"].to_pylist()
+    flat = [(i, k, o) for i, objs in enumerate(table["objects"].to_pylist()) for k, o in
+            enumerate(objs)]  # fmt: skip
+    assert objects.num_rows == len(flat) == sum(table["n_objects"].to_pylist())
+    assert objects["row"].to_pylist() == [i for i, _, _ in flat]
+    assert objects["object"].to_pylist() == [k for _, k, _ in flat]
+    assert objects["kind"].to_pylist() == [o["kind"] for _, _, o in flat]
+    np.testing.assert_array_equal(objects["x"].to_numpy(), [o["x"] for _, _, o in flat])
+    np.testing.assert_array_equal(objects["radius"].to_numpy(), [o["radius"] for _, _, o in flat])
+    for k, name in enumerate(("x_min", "y_min", "width", "height")):
+        np.testing.assert_array_equal(
+            objects[f"bbox_{name}"].to_numpy(), [o["bbox"][k] for _, _, o in flat]
+        )
+    assert objects["area_px"].to_pylist() == [o["area_px"] for _, _, o in flat]
+
+
+def read_catalogue(folder, stem, fmt):
+    if fmt == "csv":
+        return pacsv.read_csv(folder / f"{stem}.csv")
+    return pq.read_table(folder / f"{stem}.parquet")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "catalogue"), [("npy", "parquet"), ("npz", "csv"), ("h5", "parquet")]
+)
+def test_array_formats_round_trip_exactly(built_dir, tmp_path, fmt, catalogue):
+    record, table, arrays = stored(built_dir, "shapes-hard")
+    out = tmp_path / "out"
+    manifest = export(built_dir, "shapes-hard", fmt, out, splits=[SPLIT], catalogue=catalogue)
+    folder = out / SPLIT
+    if fmt == "npy":
+        loaded = {name: np.load(folder / f"{name}.npy") for name in ARRAYS}
+    elif fmt == "npz":
+        with np.load(folder / "shapes-hard.npz") as npz:
+            loaded = {name: npz[name] for name in npz.files}
+    else:
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(folder / "shapes-hard.h5", "r") as handle:
+            loaded = {name: handle[name][()] for name in ARRAYS}
+            assert handle.attrs["config_hash"] == record["config_hash"]
+            assert int(handle.attrs["seed"]) == record["seed"]
+            assert handle["image"].attrs["axes"] == "(row, y, x)"
+    assert set(loaded) == set(ARRAYS)
+    for name in ARRAYS:
+        assert loaded[name].dtype == arrays[name].dtype
+        np.testing.assert_array_equal(loaded[name], arrays[name])
+    check_catalogue(
+        read_catalogue(folder, "images", catalogue), read_catalogue(folder, "objects", catalogue),
+        table,
+    )  # fmt: skip
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved == manifest
+    assert saved["provenance"]["config_hash"] == record["config_hash"]
+    assert saved["splits"][SPLIT]["num_examples"] == table.num_rows
+
+
+def test_fits_has_cubes_tables_units_and_provenance(built_dir, tmp_path):
+    from astropy.io import fits
+    from astropy.table import Table
+
+    record, table, arrays = stored(built_dir, "shapes-hard")
+    export(built_dir, "shapes-hard", "fits", tmp_path / "out", splits=[SPLIT])
+    path = tmp_path / "out" / SPLIT / "shapes-hard.fits"
+    with fits.open(path) as hdus:
+        names = [hdu.name for hdu in hdus]
+        assert names == ["PRIMARY", "IMAGE", "IMAGE_CLEAN", "SEGMENTATION", "IMAGES", "OBJECTS"]
+        for hdu in hdus:
+            assert hdu.header["CONFIG"] == "shapes-hard"
+            assert hdu.header["CFGHASH"] == record["config_hash"]
+            assert hdu.header["SEED"] == record["seed"]
+            assert hdu.header["DBVERS"] == record["software"]["deepbench-hf"]
+            assert hdu.header["SPLIT"] == SPLIT
+        for name in ARRAYS:
+            np.testing.assert_array_equal(hdus[name.upper()].data, arrays[name])
+            assert "BUNIT" not in hdus[name.upper()].header  # dimensionless
+        objects = Table(hdus["OBJECTS"].data)
+        units = {hdus["OBJECTS"].header[f"TTYPE{i}"]: hdus["OBJECTS"].header.get(f"TUNIT{i}")
+                 for i in range(1, hdus["OBJECTS"].header["TFIELDS"] + 1)}  # fmt: skip
+        assert units["x"] == "pix" and units["angle"] == "rad" and units["area_px"] == "pix2"
+        assert units["bbox_width"] == "pix" and units["kind"] is None
+        images = Table(hdus["IMAGES"].data)
+    assert list(images["index"]) == table["index"].to_pylist()
+    assert list(images["label_name"]) == [
+        record["class_names"][v] for v in table["label"].to_pylist()
+    ]
+    assert len(objects) == sum(table["n_objects"].to_pylist())
+    np.testing.assert_array_equal(
+        np.asarray(objects["y"]), [o["y"] for objs in table["objects"].to_pylist() for o in objs]
+    )
+
+
+def test_png_is_exact_for_binary_and_integer_images(built_dir, tmp_path):
+    manifest = export(built_dir, "shapes-easy", "png", tmp_path / "easy", splits=[SPLIT])
+    _, _, arrays = stored(built_dir, "shapes-easy")
+    images = pq.read_table(tmp_path / "easy" / SPLIT / "images.parquet")
+    assert manifest["scaling"]["image"] == {"lo": 0.0, "hi": 1.0, "bits": 16}
+    for name in ARRAYS:
+        scaling = manifest["scaling"][name]
+        files = images[f"file_{name}"].to_pylist()
+        back = np.stack(
+            [
+                decode_image(tmp_path / "easy" / SPLIT / f, scaling, arrays[name].dtype)
+                for f in files
+            ]
+        )
+        np.testing.assert_array_equal(back, arrays[name])  # binary float image: exact too
+
+
+def test_png_and_jpeg_of_noisy_images_follow_the_stored_scaling(built_dir, tmp_path):
+    from PIL import Image
+
+    _, table, arrays = stored(built_dir, "shapes-hard")
+    for fmt, tolerance in (("png", 0.5 / 65535), ("jpeg", None)):
+        out = tmp_path / fmt
+        manifest = export(built_dir, "shapes-hard", fmt, out, splits=[SPLIT])
+        scaling = manifest["scaling"]["image"]
+        lo, hi = scaling["lo"], scaling["hi"]
+        assert lo == float(arrays["image"].min()) and hi == float(arrays["image"].max())
+        suffix = ".png" if fmt == "png" else ".jpg"
+        files = sorted((out / SPLIT / "image").iterdir())
+        assert [f.suffix for f in files] == [suffix] * table.num_rows
+        back = np.stack([decode_image(f, scaling) for f in files])
+        error = np.abs(back.astype(np.float64) - arrays["image"])
+        if tolerance is not None:
+            assert error.max() <= tolerance * (hi - lo) * 1.0001
+            with Image.open(files[0]) as image:
+                assert image.mode == "I;16" and image.info["deepbench:lo"] == repr(lo)
+        else:  # 8-bit, lossy: close on average
+            assert error.mean() < 0.03 * (hi - lo)
+        # Label maps are always lossless PNG, unscaled.
+        seg = [decode_image(f, manifest["scaling"]["segmentation"], np.uint16)
+               for f in sorted((out / SPLIT / "segmentation").iterdir())]  # fmt: skip
+        np.testing.assert_array_equal(np.stack(seg), arrays["segmentation"])
+        assert manifest["scaling"]["segmentation"] == {"lo": 0.0, "hi": 65535.0, "bits": 16}
+
+
+def test_export_all_splits_from_the_cli(built_dir, tmp_path, capsys):
+    out = tmp_path / "all"
+    code = main(["export", str(built_dir), "shapes-easy", "--format", "npz", "--out", str(out)])
+    assert code == 0
+    assert "exported shapes-easy as npz" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test", "train", "validation"]
+    with np.load(out / "train" / "shapes-easy.npz") as npz:
+        assert npz["image"].shape == (40, 64, 64)
+
+
+def test_export_errors_are_one_line(built_dir, tmp_path, capsys):
+    assert main(["export", str(built_dir), "shapes-nope", "--format", "npy", "--out",
+                 str(tmp_path / "x")]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no config 'shapes-nope' built there" in err[0]
+    with pytest.raises(ExportError, match="--split dev: config shapes-easy has no such split"):
+        export(built_dir, "shapes-easy", "npy", tmp_path / "y", splits=["dev"])
+
+
+def test_rows_without_images_say_so(built_dir, tmp_path):
+    """An nbody-like config (no image column) cannot be exported as png; with no arrays at all,
+    export explains that the truth is in the shards."""
+    folder = tmp_path / "ds"
+    (folder / "orbits").mkdir(parents=True)
+    record = json.loads((built_dir / "shapes-easy" / "deepbench.json").read_text())
+    record.update(name="orbits", kind="nbody")
+    record["features"] = {
+        "positions": {"_type": "Array2D", "dtype": "float64", "shape": [4, 3]},
+        "energy": {"_type": "Value", "dtype": "float64"},
+    }
+    (folder / "orbits" / "deepbench.json").write_text(json.dumps(record))
+    with pytest.raises(ExportError, match=r"orbits \(kind nbody\) has no image columns.*positions"):
+        export(folder, "orbits", "png", tmp_path / "out")
+    record["features"].pop("positions")
+    (folder / "orbits" / "deepbench.json").write_text(json.dumps(record))
+    with pytest.raises(ExportError, match="has no image or array columns"):
+        export(folder, "orbits", "npz", tmp_path / "out")
+
+
+def test_cli_choices_match_the_module():
+    assert export_command.FORMATS == FORMATS
+    assert export_command.CATALOGUE_FORMATS == CATALOGUE_FORMATS

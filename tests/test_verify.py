@@ -1,0 +1,125 @@
+"""deepbench verify: checksums against the build records and card; rows regenerated bit for bit."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from deepbench_hf.cli import main
+from deepbench_hf.verify import reload_config, sample_rows, verify
+from deepbench_hf.writer import file_sha256
+
+SHARD = "shapes-hard/train-00001-of-00003.parquet"
+
+
+@pytest.fixture
+def copy(built_dir, tmp_path):
+    """A private copy of the session's dataset folder (tests may damage it)."""
+    target = tmp_path / "deepbench"
+    shutil.copytree(built_dir, target)
+    return target
+
+
+def test_clean_folder_verifies_and_regenerates(built_dir, capsys):
+    report = verify(built_dir, regenerate=6)
+    assert report.ok, report.problems
+    assert report.configs == ["shapes-easy", "shapes-hard"]
+    assert report.shards == 10 and report.rows_regenerated == 12
+    assert main(["verify", str(built_dir), "--regenerate", "3"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith(f"ok: {built_dir}: 2 config(s), 10 shard(s)")
+    assert "6 row(s) regenerated bit-identically" in out.out and out.err == ""
+
+
+def test_resolved_config_reloads_to_the_recorded_hash(built_dir):
+    record = json.loads((built_dir / "shapes-hard" / "deepbench.json").read_text())
+    assert reload_config(record).config_hash == record["config_hash"]
+    picks = sample_rows(record, 5)
+    assert picks == sample_rows(record, 5) and len(set(picks)) == 5
+    assert len(sample_rows(record, 10_000)) == 64
+
+
+def test_corrupted_shard_fails_with_one_line_per_problem(copy, capsys):
+    path = copy / SHARD
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    (copy / "shapes-easy" / "train-00000-of-00003.parquet").unlink()
+    (copy / "shapes-easy" / "train-00007-of-00009.parquet").write_bytes(b"stray")
+    code = main(["verify", str(copy)])
+    out = capsys.readouterr()
+    assert code == 1 and out.out == ""
+    lines = out.err.strip().splitlines()
+    assert all(line.startswith("deepbench verify: ") for line in lines)
+    assert any(f"{SHARD}: SHA-256 mismatch" in line for line in lines)
+    assert any("train-00000-of-00003.parquet: missing" in line for line in lines)
+    assert any("train-00007-of-00009.parquet: not in deepbench.json" in line for line in lines)
+    assert len(lines) == 3
+
+
+def _rewrite_row(folder, change):
+    """Change row 0 of a shard and update the record and card to match the new bytes."""
+    path = folder / SHARD
+    table = pq.read_table(path)
+    table = change(table)
+    pq.write_table(table, path, row_group_size=100, compression="zstd")
+    info = folder / "shapes-hard" / "deepbench.json"
+    record = json.loads(info.read_text())
+    old = None
+    for shard in record["splits"]["train"]["shards"]:
+        if shard["filename"] == path.name:
+            old = shard["sha256"]
+            shard["sha256"] = file_sha256(path)
+            shard["file_bytes"] = path.stat().st_size
+    info.write_text(json.dumps(record, indent=1, sort_keys=True))
+    card = folder / "README.md"
+    text = card.read_text().replace(old, file_sha256(path))
+    text = re.sub(rf"(`{re.escape(SHARD)}` \| \d+ \| )\d+", rf"\g<1>{path.stat().st_size}", text)
+    card.write_text(text)
+
+
+def test_regenerate_catches_a_changed_row_that_checksums_cannot(copy):
+    def brighten(table: pa.Table) -> pa.Table:
+        column = table.column("noise_sigma").to_numpy().copy()
+        column[0] = np.float32(column[0] + 0.25)
+        index = table.column_names.index("noise_sigma")
+        return table.set_column(index, "noise_sigma", pa.array(column, pa.float32()))
+
+    _rewrite_row(copy, brighten)
+    assert verify(copy).ok  # the checksums agree with the (rewritten) record and card
+    report = verify(copy, regenerate=64, configs=["shapes-hard"])
+    assert len(report.problems) == 1
+    assert (
+        f"{SHARD}: row train[16] differs from its regeneration in noise_sigma"
+        in (report.problems[0])
+    )
+
+
+def test_card_and_record_disagreements_are_reported(copy):
+    card = copy / "README.md"
+    record = json.loads((copy / "shapes-easy" / "deepbench.json").read_text())
+    sha = record["splits"]["test"]["shards"][0]["sha256"]
+    card.write_text(card.read_text().replace(sha, "0" * 64))
+    info = copy / "shapes-hard" / "deepbench.json"
+    hard = json.loads(info.read_text())
+    hard["resolved_config"]["seed"] += 1  # no longer matches the recorded hash
+    info.write_text(json.dumps(hard))
+    report = verify(copy, regenerate=2)
+    assert any("lists another SHA-256 for shapes-easy/test-00000-of-00001.parquet" in p
+               for p in report.problems)  # fmt: skip
+    assert any("the resolved config hashes to" in p for p in report.problems)
+    assert len(report.problems) == 2
+
+
+def test_not_a_dataset_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["verify", str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"deepbench verify: {tmp_path / 'empty' / 'README.md'}: missing "
+                   "(the dataset card declares the configs)"]  # fmt: skip
