@@ -1,0 +1,514 @@
+"""Time simulated strong-lens images: deepbench_hf.lensing vs lenstronomy's ImageModel.
+
+Both pipelines make the same 64x64 images, on one core:
+
+* lens mass SIE + external shear (shear centred on the lens), ray-shot on a ``k x k``
+  sub-sampled grid (``k = --oversample``, lenstronomy's ``supersampling_factor``);
+* an elliptical Sérsic source and an elliptical Sérsic lens light, both evaluated on the
+  sub-sampled grid and averaged to pixels;
+* a Gaussian PSF truncated at 5 sigma (ours: the separable kernel applied as two banded matrix
+  products, ``--psf matmul``, the default, or ``scipy.signal.fftconvolve``, ``--psf fft`` --
+  the same linear operation; lenstronomy: its ``GAUSSIAN`` PSF, ``scipy.ndimage.gaussian_filter``);
+* noise: Poisson on (image + sky) plus Gaussian read noise, drawn with numpy's
+  ``Generator.poisson`` / ``Generator.normal`` for **both** pipelines.
+
+Ours renders ``--batch`` lenses per call (all parameters broadcast over the batch; by default
+about 64k sub-pixels per call, which keeps the working arrays in the L2 cache) in float32;
+lenstronomy renders one image per ``ImageModel.image`` call (its model objects are built once,
+outside the timed loop). The rates with and without the noise step are printed side by side;
+the variants are timed in interleaved rounds and the best round is kept, which makes the ratio
+robust to other load on the core.
+
+The Sérsic profile: ``deepbench_hf.sky.profiles.sersic`` if importable (``--sersic sky``),
+otherwise a local point evaluation (``--sersic local``, the default), with the product-averaged
+radius ``R = sqrt(q x'^2 + y'^2 / q)`` and total flux ``flux`` (lenstronomy's ``SERSIC_ELLIPSE``
+convention; its ``amp`` is the surface brightness at ``R_sersic``). Before timing, the
+noiseless images of both codes are compared (with lenstronomy's approximate ``b_n = 1.9992 n -
+0.3271`` in ours for that check only; interior pixels, as the PSF edge handling differs).
+
+The script pins itself to core 0 with one BLAS/OpenMP thread, and re-executes itself once with
+``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_MMAP_THRESHOLD_`` raised so that numpy temporaries are not
+handed back to the OS and page-faulted again on every call (this speeds up both pipelines;
+``--system-malloc`` disables it). Rates use the CPU time of the process by default
+(``--timer cpu``; equal to the wall time on an idle core, and robust to other load on it).
+
+Usage: ``python bench/lensing_timing.py [--oversample 1 2 4] [--batch 0] [--seconds 4]
+[--psf matmul|fft] [--sersic local|sky] [--float64] [--timer cpu|wall] [--system-malloc]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# glibc returns freed large blocks to the OS by default, so every big numpy temporary page-faults
+# again; keep them (for both pipelines alike) by re-executing once with these malloc settings.
+_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "1000000000", "MALLOC_MMAP_THRESHOLD_": "1000000000"}
+if (
+    __name__ == "__main__"
+    and "--system-malloc" not in sys.argv
+    and any(os.environ.get(k) != v for k, v in _MALLOC.items())
+):
+    os.environ.update(_MALLOC)
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {0})
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.signal import fftconvolve  # noqa: E402
+from scipy.special import gamma as gamma_fn  # noqa: E402
+from scipy.special import gammaincinv  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deepbench_hf.lensing.mass import phi_q2_ellipticity  # noqa: E402
+from deepbench_hf.lensing.raytrace import downsample, lensed_image, pixel_grid  # noqa: E402
+
+SIZE = 64
+SKY = 20.0  # sky background, counts / px
+READ_NOISE = 4.0  # counts
+PSF_FWHM = 2.0  # px
+TRUNCATION = 5.0  # PSF truncation in sigma
+
+
+# --------------------------------------------------------------------------------------------
+# local Sérsic (used unless --sersic sky)
+# --------------------------------------------------------------------------------------------
+def sersic_bn(n: np.ndarray) -> np.ndarray:
+    """Exact ``b_n``: ``gammainc(2n, b_n) = 1/2``."""
+    return gammaincinv(2.0 * np.asarray(n, dtype=np.float64), 0.5)
+
+
+def lenstronomy_bn(n: np.ndarray) -> np.ndarray:
+    """lenstronomy's approximation ``b_n = 1.9992 n - 0.3271``."""
+    return np.maximum(1.9992 * np.asarray(n, dtype=np.float64) - 0.3271, 1e-5)
+
+
+def sersic_amp(*, flux, r_eff, n, bn) -> np.ndarray:
+    """Surface brightness at ``r_eff`` of a Sérsic of total ``flux`` (product-averaged radius)."""
+    n = np.asarray(n, dtype=np.float64)
+    return flux / (2.0 * np.pi * n * r_eff**2 * np.exp(bn) * bn ** (-2.0 * n) * gamma_fn(2.0 * n))
+
+
+def local_sersic(x, y, *, flux, x0, y0, r_eff, n, q, angle, bn=None):
+    """Elliptical Sérsic surface brightness (counts/px²) at ``(x, y)`` (px), vectorised.
+
+    ``I(R) = I_e exp(-b_n ((R / r_eff)^(1/n) - 1))`` with ``R = sqrt(q x'^2 + y'^2 / q)``,
+    ``x'`` along the major axis at ``angle`` (rad, from +x towards +y). Computed in the dtype
+    of ``x`` (float32 stays float32) as ``exp(c0 - b_n exp(log(R^2 / r_eff^2) / (2 n)))``.
+    """
+    x = np.asarray(x)
+    dtype = np.result_type(x.dtype, np.asarray(y).dtype, np.float32)
+    n = np.asarray(n, dtype=np.float64)
+    bn = sersic_bn(n) if bn is None else np.asarray(bn, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    inv = 1.0 / np.asarray(r_eff, dtype=np.float64) ** 2
+    cast = lambda v: np.asarray(v, dtype=dtype)  # noqa: E731
+    qa = cast((q * c * c + s * s / q) * inv)
+    qb = cast(2.0 * c * s * (q - 1.0 / q) * inv)
+    qc = cast((q * s * s + c * c / q) * inv)
+    dx = x - cast(x0)
+    dy = y - cast(y0)
+    r2 = qb * (dx * dy)
+    r2 += qa * (dx * dx)
+    r2 += qc * (dy * dy)
+    with np.errstate(divide="ignore"):
+        np.log(r2, out=r2)
+    r2 *= cast(0.5 / n)
+    np.exp(r2, out=r2)
+    r2 *= cast(-bn)
+    r2 += cast(bn + np.log(sersic_amp(flux=flux, r_eff=r_eff, n=n, bn=bn)))
+    return np.exp(r2, out=r2)
+
+
+def get_sersic(kind: str) -> tuple[Callable, str]:
+    if kind == "sky":
+        from deepbench_hf.sky.profiles import sersic  # type: ignore[import-not-found]
+
+        return sersic, "deepbench_hf.sky.profiles.sersic"
+    return local_sersic, "local (bench) Sérsic"
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------
+def draw_params(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    c = (SIZE - 1) / 2.0
+    p = {
+        "theta_e": rng.uniform(8.0, 14.0, count),
+        "x0": c + rng.normal(0.0, 1.0, count),
+        "y0": c + rng.normal(0.0, 1.0, count),
+        "q": rng.uniform(0.5, 1.0, count),
+        "angle": rng.uniform(0.0, np.pi, count),
+        "gamma1": rng.normal(0.0, 0.05, count),
+        "gamma2": rng.normal(0.0, 0.05, count),
+        "src_flux": rng.uniform(2e3, 2e4, count),
+        "src_r_eff": rng.uniform(1.0, 3.0, count),
+        "src_n": rng.uniform(1.0, 4.0, count),
+        "src_q": rng.uniform(0.5, 1.0, count),
+        "src_angle": rng.uniform(0.0, np.pi, count),
+        "ll_flux": rng.uniform(2e4, 1e5, count),
+        "ll_r_eff": rng.uniform(4.0, 8.0, count),
+        "ll_n": rng.uniform(2.0, 5.0, count),
+        "ll_q": rng.uniform(0.5, 1.0, count),
+        "ll_angle": rng.uniform(0.0, np.pi, count),
+    }
+    p["src_x0"] = p["x0"] + rng.normal(0.0, 2.0, count)
+    p["src_y0"] = p["y0"] + rng.normal(0.0, 2.0, count)
+    return p
+
+
+def psf_kernel() -> np.ndarray:
+    sigma = PSF_FWHM / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    r = round(TRUNCATION * sigma)
+    t = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (t / sigma) ** 2)
+    k = np.outer(g, g)
+    return k / k.sum()
+
+
+# --------------------------------------------------------------------------------------------
+# our pipeline
+# --------------------------------------------------------------------------------------------
+def convolve(img: np.ndarray, kernel: np.ndarray, psf: str) -> np.ndarray:
+    """'same'-size convolution with zero padding of a batch ``(B, H, W)`` by a separable kernel.
+
+    ``fft``: ``scipy.signal.fftconvolve``. ``matmul``: the same linear operation written as two
+    banded matrix products ``G_y @ img @ G_x^T`` with the 1-D kernel ``g`` (``kernel = outer(g,
+    g)``); identical to rounding, and several times faster for 64x64 images.
+    """
+    if psf == "fft":
+        return fftconvolve(img, kernel[None].astype(img.dtype), mode="same", axes=(-2, -1))
+    h, w = img.shape[-2:]
+    g = kernel.sum(axis=1)  # the 1-D kernel (kernel = outer(g, g), normalised)
+    return band_matrix(g, h, img.dtype) @ img @ band_matrix(g, w, img.dtype).T
+
+
+_BANDS: dict = {}
+
+
+def band_matrix(g: np.ndarray, n: int, dtype) -> np.ndarray:
+    """``M[i, j] = g[j - i + r]`` for ``|j - i| <= r``: 'same' convolution as a matrix (cached)."""
+    key = (g.tobytes(), n, np.dtype(dtype).str)
+    if key not in _BANDS:
+        _BANDS[key] = _band_matrix(g, n, dtype)
+    return _BANDS[key]
+
+
+def _band_matrix(g: np.ndarray, n: int, dtype) -> np.ndarray:
+    r = len(g) // 2
+    i = np.arange(n)
+    d = i[None, :] - i[:, None] + r
+    return np.where((d >= 0) & (d < len(g)), g[np.clip(d, 0, len(g) - 1)], 0.0).astype(dtype)
+
+
+PSF_NAMES = {"fft": "scipy.signal.fftconvolve", "matmul": "separable banded matmul"}
+
+
+def ours_model(
+    p, sl: slice, *, k: int, sersic: Callable, kernel: np.ndarray, dtype, bn=None, psf="matmul"
+):
+    """Noiseless PSF-convolved images for the lenses ``p[name][sl]`` (shape (B, 64, 64))."""
+    b = {name: v[sl][:, None, None] for name, v in p.items()}
+
+    def src_bn(name):
+        return None if bn is None else bn(b[name])
+
+    def source(x, y):
+        kw = dict(
+            flux=b["src_flux"],
+            x0=b["src_x0"],
+            y0=b["src_y0"],
+            r_eff=b["src_r_eff"],
+            n=b["src_n"],
+            q=b["src_q"],
+            angle=b["src_angle"],
+        )
+        if bn is not None:
+            kw["bn"] = src_bn("src_n")
+        return sersic(x, y, **kw)
+
+    img = lensed_image(
+        source,
+        shape=(SIZE, SIZE),
+        theta_e=p["theta_e"][sl],
+        x0=p["x0"][sl],
+        y0=p["y0"][sl],
+        q=p["q"][sl],
+        angle=p["angle"][sl],
+        gamma1=p["gamma1"][sl],
+        gamma2=p["gamma2"][sl],
+        oversample=k,
+        dtype=dtype,
+    )
+    x, y = pixel_grid(shape=(SIZE, SIZE), oversample=k, dtype=dtype)
+    kw = dict(
+        flux=b["ll_flux"],
+        x0=b["x0"],
+        y0=b["y0"],
+        r_eff=b["ll_r_eff"],
+        n=b["ll_n"],
+        q=b["ll_q"],
+        angle=b["ll_angle"],
+    )
+    if bn is not None:
+        kw["bn"] = src_bn("ll_n")
+    img += downsample(sersic(x, y, **kw), oversample=k)
+    return convolve(img, kernel, psf)
+
+
+def add_noise(model: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson (image + sky) + Gaussian read noise, sky subtracted; counts per pixel."""
+    lam = np.maximum(model, 0.0) + SKY
+    return rng.poisson(lam) - SKY + rng.normal(0.0, READ_NOISE, model.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# lenstronomy pipeline
+# --------------------------------------------------------------------------------------------
+class Lenstronomy:
+    def __init__(self, k: int) -> None:
+        from lenstronomy.Data.imaging_data import ImageData
+        from lenstronomy.Data.psf import PSF
+        from lenstronomy.ImSim.image_model import ImageModel
+        from lenstronomy.LensModel.lens_model import LensModel
+        from lenstronomy.LightModel.light_model import LightModel
+
+        data = ImageData(
+            image_data=np.zeros((SIZE, SIZE)),
+            ra_at_xy_0=0.0,
+            dec_at_xy_0=0.0,
+            transform_pix2angle=np.eye(2),
+        )
+        psf = PSF(psf_type="GAUSSIAN", fwhm=PSF_FWHM, pixel_size=1.0, truncation=TRUNCATION)
+        self.model = ImageModel(
+            data,
+            psf,
+            LensModel(["SIE", "SHEAR"]),
+            LightModel(["SERSIC_ELLIPSE"]),
+            LightModel(["SERSIC_ELLIPSE"]),
+            kwargs_numerics={"supersampling_factor": k},
+        )
+
+    @staticmethod
+    def kwargs(p, i: int):
+        e1, e2 = phi_q2_ellipticity(angle=p["angle"][i], q=p["q"][i])
+        kl = [
+            {
+                "theta_E": p["theta_e"][i],
+                "e1": float(e1),
+                "e2": float(e2),
+                "center_x": p["x0"][i],
+                "center_y": p["y0"][i],
+            },
+            {
+                "gamma1": p["gamma1"][i],
+                "gamma2": p["gamma2"][i],
+                "ra_0": p["x0"][i],
+                "dec_0": p["y0"][i],
+            },
+        ]
+        out = [kl]
+        for pre, cx, cy in (("src", "src_x0", "src_y0"), ("ll", "x0", "y0")):
+            e1, e2 = phi_q2_ellipticity(angle=p[f"{pre}_angle"][i], q=p[f"{pre}_q"][i])
+            bn = lenstronomy_bn(p[f"{pre}_n"][i])
+            amp = sersic_amp(
+                flux=p[f"{pre}_flux"][i], r_eff=p[f"{pre}_r_eff"][i], n=p[f"{pre}_n"][i], bn=bn
+            )
+            out.append(
+                [
+                    {
+                        "amp": float(amp),
+                        "R_sersic": p[f"{pre}_r_eff"][i],
+                        "n_sersic": p[f"{pre}_n"][i],
+                        "e1": float(e1),
+                        "e2": float(e2),
+                        "center_x": p[cx][i],
+                        "center_y": p[cy][i],
+                    }
+                ]
+            )
+        return out
+
+    def image(self, kw) -> np.ndarray:
+        return self.model.image(kw[0], kw[1], kw[2])
+
+
+# --------------------------------------------------------------------------------------------
+TIMERS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def measure(
+    fns: dict[str, Callable[[], int]], seconds: float, rounds: int = 5, timer: str = "cpu"
+) -> dict[str, float]:
+    """Best images/s of each function; the functions are timed in interleaved rounds of about
+    ``seconds / rounds / len(fns)`` each, so that a transient load on the core (other processes)
+    biases none of them. ``timer='cpu'`` counts the CPU time of this (single-threaded) process,
+    which equals the wall time on an idle core and ignores time stolen by other processes."""
+    clock = TIMERS[timer]
+    for fn in fns.values():
+        fn()  # warm-up
+    best = dict.fromkeys(fns, 0.0)
+    slot = seconds / rounds / len(fns)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            n, t0 = 0, clock()
+            while True:
+                n += fn()
+                dt = clock() - t0
+                if dt >= slot:
+                    break
+            best[name] = max(best[name], n / dt)
+    return best
+
+
+class Ours:
+    """Our pipeline over consecutive batches of the parameter table."""
+
+    def __init__(self, p, *, k, batch, sersic, kernel, dtype, psf, noise_rng) -> None:
+        self.p, self.k, self.batch, self.sersic, self.kernel = p, k, batch, sersic, kernel
+        self.dtype, self.psf, self.rng = dtype, psf, noise_rng
+        n = len(p["theta_e"])
+        self.starts = list(range(0, n - batch + 1, batch)) or [0]
+        self.i = 0
+
+    def __call__(self, noise: bool) -> int:
+        s = self.starts[self.i % len(self.starts)]
+        self.i += 1
+        img = ours_model(
+            self.p,
+            slice(s, s + self.batch),
+            k=self.k,
+            sersic=self.sersic,
+            kernel=self.kernel,
+            dtype=self.dtype,
+            psf=self.psf,
+        )
+        if noise:
+            img = add_noise(img, self.rng)
+        return img.shape[0]
+
+
+class Theirs:
+    """lenstronomy's ImageModel, one image per call, cycling through the parameter table."""
+
+    def __init__(self, lt: Lenstronomy, kws: list, noise_rng) -> None:
+        self.lt, self.kws, self.rng, self.i = lt, kws, noise_rng, 0
+
+    def __call__(self, noise: bool) -> int:
+        img = self.lt.image(self.kws[self.i % len(self.kws)])
+        self.i += 1
+        if noise:
+            img = add_noise(img, self.rng)
+        return 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--oversample", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="lenses per call of our pipeline (0: auto, about 64k sub-pixels per call)",
+    )
+    ap.add_argument("--seconds", type=float, default=4.0, help="timing budget per oversampling")
+    ap.add_argument("--sersic", choices=("local", "sky"), default="local")
+    ap.add_argument("--psf", choices=("matmul", "fft"), default="matmul")
+    ap.add_argument("--float64", action="store_true", help="run our pipeline in float64")
+    ap.add_argument("--timer", choices=("cpu", "wall"), default="cpu")
+    ap.add_argument(
+        "--system-malloc", action="store_true", help="keep glibc's default malloc trimming"
+    )
+    args = ap.parse_args()
+
+    sersic, sersic_name = get_sersic(args.sersic)
+    dtype = np.float64 if args.float64 else np.float32
+    rng = np.random.default_rng(12345)
+    n_par = 64
+    p = draw_params(rng, n_par)
+    kernel = psf_kernel()
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(
+        f"{SIZE}x{SIZE} images: SIE+SHEAR, Sérsic source + Sérsic lens light, Gaussian PSF "
+        f"(FWHM {PSF_FWHM} px, {TRUNCATION} sigma), Poisson+Gaussian noise; cores {cores}"
+    )
+    print(
+        f"ours: {np.dtype(dtype).name}, PSF by {PSF_NAMES[args.psf]}, Sérsic = {sersic_name}; "
+        f"lenstronomy: one image per ImageModel.image call; {args.timer} time"
+    )
+    header = (
+        f"{'k':>2} {'batch':>5} | {'ours img/s':>10} {'lenstr img/s':>12} {'ratio':>6} | "
+        f"{'no noise: ours':>14} {'lenstr':>7} {'ratio':>6} | check vs lenstronomy"
+    )
+    print(header)
+    print("-" * len(header))
+    for k in args.oversample:
+        batch = args.batch or max(1, 65536 // (SIZE * SIZE * k * k))
+        lt = Lenstronomy(k)
+        kws = [lt.kwargs(p, i) for i in range(n_par)]
+
+        # correctness check (noiseless, lenstronomy's b_n in ours, interior pixels)
+        ref = np.array([lt.image(kws[i]) for i in range(4)])
+        mine = ours_model(
+            p,
+            slice(0, 4),
+            k=k,
+            sersic=local_sersic,
+            kernel=kernel,
+            dtype=np.float64,
+            bn=lenstronomy_bn,
+            psf=args.psf,
+        )
+        m = round(TRUNCATION * PSF_FWHM / 2.3548) + 1
+        inner = (slice(None), slice(m, -m), slice(m, -m))
+        check = np.max(np.abs(mine[inner] - ref[inner])) / np.max(np.abs(ref[inner]))
+
+        ours = Ours(
+            p,
+            k=k,
+            batch=batch,
+            sersic=sersic,
+            kernel=kernel,
+            dtype=dtype,
+            psf=args.psf,
+            noise_rng=np.random.default_rng(7),
+        )
+        theirs = Theirs(lt, kws, np.random.default_rng(8))
+        r = measure(
+            {
+                "ours": lambda o=ours: o(True),
+                "theirs": lambda t=theirs: t(True),
+                "ours0": lambda o=ours: o(False),
+                "theirs0": lambda t=theirs: t(False),
+            },
+            args.seconds,
+            timer=args.timer,
+        )
+        print(
+            f"{k:>2} {batch:>5} | {r['ours']:>10.0f} {r['theirs']:>12.0f} "
+            f"{r['ours'] / r['theirs']:>5.1f}x | {r['ours0']:>14.0f} {r['theirs0']:>7.0f} "
+            f"{r['ours0'] / r['theirs0']:>5.1f}x | max rel diff {check:.1e}"
+        )
+    zero = np.zeros((16, SIZE, SIZE), dtype=dtype)
+    nrng = np.random.default_rng(0)
+    r_n = measure(
+        {"noise": lambda: (add_noise(zero, nrng), 16)[1]}, args.seconds / 4, timer=args.timer
+    )["noise"]
+    print(
+        f"numpy noise alone (Generator.poisson + Generator.normal, {SIZE}x{SIZE}): {r_n:.0f} "
+        f"img/s = {1e6 / r_n:.0f} us per image, a cost shared by both pipelines"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Strong gravitational lensing from first principles (pure numpy).
+
+* :mod:`deepbench_hf.lensing.mass` -- singular isothermal ellipsoid (SIE) plus external shear:
+  deflection, potential, convergence, Hessian, Jacobian, magnification, ray-shooting; helpers
+  converting ``(q, angle)`` <-> lenstronomy's ``(e1, e2)``.
+* :mod:`deepbench_hf.lensing.raytrace` -- lensed images of an extended source by sub-sampled
+  ray-shooting, the unlensed source on the same grid, source magnification, arc masks.
+* :mod:`deepbench_hf.lensing.point_source` -- image positions, signed magnifications and parities
+  of a point source (solution of the lens equation).
+
+Conventions: images are ``image[row, col]``, **x = column, y = row**, 0-based, pixel centres at
+integer coordinates; every length (positions, ``theta_e``) is in **pixels**; angles in radians
+from +x towards +y. The parameters are those of lenstronomy's ``SIE`` and ``SHEAR`` profiles with a
+pixel scale of 1 and an identity pixel-to-angle matrix (see :mod:`deepbench_hf.lensing.mass`).
+"""
