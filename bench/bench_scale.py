@@ -25,7 +25,7 @@ from deepbench_hf import load_config
 from deepbench_hf.writer import build_config
 
 
-def _timed(label: str, build) -> tuple[str, float]:  # noqa: ANN001 - a zero-argument callable
+def _timed(label: str, build) -> tuple[str, float]:
     start = time.perf_counter()
     build()
     return label, time.perf_counter() - start

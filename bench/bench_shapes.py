@@ -9,7 +9,7 @@ What it measures (details in ``bench/README.md``):
    outside the timed region, the timed region constructs and renders every image. Ours:
    ``Shape(...)`` + ``render_scene`` (+ for f, exactly the image step of ``ShapesKind.generate``:
    a fresh noise ``Generator`` per image, ``astype(float32)`` and
-   ``sigma * rng.standard_normal(..., dtype=float32)``). DeepBench runs in its own venv
+   ``sigma * standard_normal_f32(rng, ...)``). DeepBench runs in its own venv
    (``_deepbench_venv``), pinned to the same core. Median of ``--reps`` repetitions, each
    using >= ``--min-time`` CPU seconds.
 2. **Full builds** of ``shapes-easy`` and ``shapes-hard`` (``--build-examples`` train examples,
@@ -66,6 +66,7 @@ from _deepbench_shapes_worker import (  # noqa: E402
 )
 from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
 
+from deepbench_hf.gaussian import standard_normal_f32  # noqa: E402
 from deepbench_hf.shapes import render  # noqa: E402
 from deepbench_hf.shapes.render import Shape, rasterize, render_scene  # noqa: E402
 
@@ -156,7 +157,7 @@ def run_ours(case: str, size: int) -> Callable[[list[Any]], None]:
             scene = render_scene([Shape(**kw) for kw in kwargs], size, size)
             noise_rng = np.random.default_rng(noise_seed)
             image = scene.image.astype(np.float32)
-            image += sigma * noise_rng.standard_normal((size, size), dtype=np.float32)
+            image += sigma * standard_normal_f32(noise_rng, (size, size))
 
     return run_f
 
@@ -404,12 +405,12 @@ def breakdown_section(size: int = 64, count: int = 300, seed: int = 777) -> tupl
         1,
     )
     add(
-        "noise: rng.standard_normal((64,64), float32)",
-        per_call_us(lambda: rng.standard_normal((size, size), dtype=np.float32)),
+        "noise: standard_normal_f32(rng, (64,64)) (Box-Muller)",
+        per_call_us(lambda: standard_normal_f32(rng, (size, size))),
         1,
     )
     clean = (segmentation > 0).view(np.uint8)
-    noise = rng.standard_normal((size, size), dtype=np.float32)
+    noise = standard_normal_f32(rng, (size, size))
     sigma = np.float32(NOISE_SIGMA)
 
     def finish() -> None:
@@ -532,7 +533,7 @@ def candidates_section(size: int = 64, seed: int = 777) -> list[str]:
         for s, (u, v) in ellipse_args
     )
     clean = np.zeros((size, size), np.uint8)
-    noise = rng.standard_normal((size, size), dtype=np.float32)
+    noise = standard_normal_f32(rng, (size, size))
     buffer = np.empty_like(noise)
     sigma = np.float32(NOISE_SIGMA)
 

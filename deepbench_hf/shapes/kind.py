@@ -16,6 +16,7 @@ import numpy as np
 from ..config import BuildConfig
 from ..distributions import Choice, Constant, Domain, RandInt, cumulative_probabilities, pick
 from ..errors import ConfigError
+from ..gaussian import standard_normal_f32
 from ..schema import OneOf, Param, Section, Setting, Weights, size_field
 from ..seeding import Example
 from .render import SHAPE_FIELDS, SHAPE_KINDS, STROKE_KINDS, Shape, render_scene
@@ -246,7 +247,7 @@ class ShapesKind:
             noise_rng = example.noise_rng()
             sigma = float(noise[1]["sigma"].sample(noise_rng))
             if sigma > 0:
-                image += np.float32(sigma) * noise_rng.standard_normal((h, w), dtype=np.float32)
+                image += np.float32(sigma) * standard_normal_f32(noise_rng, (h, w))
         objects = [
             {
                 **{name: getattr(s, name) for name in SHAPE_FIELDS},

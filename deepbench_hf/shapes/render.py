@@ -80,6 +80,7 @@ class Shape:
 
 
 SHAPE_FIELDS = tuple(f.name for f in fields(Shape))
+_INDICES = np.arange(8192, dtype=np.float64)  # pixel indices; sliced instead of re-created
 
 
 def extent_radius(shape: Shape) -> float:
@@ -114,8 +115,8 @@ def rasterize(shape: Shape, height: int, width: int) -> tuple[np.ndarray, int, i
     r1 = min(math.ceil(shape.y + reach), height - 1)
     if c1 < c0 or r1 < r0:
         return np.zeros((0, 0), dtype=bool), max(r0, 0), max(c0, 0)
-    u = (np.arange(c0, c1 + 1, dtype=np.float64) - shape.x)[None, :]
-    v = (np.arange(r0, r1 + 1, dtype=np.float64) - shape.y)[:, None]
+    u = (_INDICES[c0 : c1 + 1] - shape.x)[None, :]
+    v = (_INDICES[r0 : r1 + 1] - shape.y)[:, None]
     return _INSIDE[shape.kind](shape, u, v), r0, c0
 
 
@@ -150,15 +151,23 @@ def _polygon(shape: Shape, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _ellipse(shape: Shape, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    lu, lv = _rotate(u, v, shape.angle)
-    a, b = shape.semi_major, shape.semi_minor
-    inside = (lu / a) ** 2 + (lv / b) ** 2 <= 1.0
+    inside = _ellipse_form(u, v, shape.angle, shape.semi_major, shape.semi_minor) <= 1.0
     if shape.filled:
         return inside
-    ai, bi = a - shape.line_width, b - shape.line_width
+    ai, bi = shape.semi_major - shape.line_width, shape.semi_minor - shape.line_width
     if ai <= 0 or bi <= 0:
         return inside
-    return inside & ~((lu / ai) ** 2 + (lv / bi) ** 2 <= 1.0)
+    return inside & ~(_ellipse_form(u, v, shape.angle, ai, bi) <= 1.0)
+
+
+def _ellipse_form(u: np.ndarray, v: np.ndarray, angle: float, a: float, b: float) -> np.ndarray:
+    """(lu/a)^2 + (lv/b)^2 as the quadratic form A u^2 + B u v + C v^2 (fewer full-size passes)."""
+    c, s = math.cos(angle), math.sin(angle)
+    ia2, ib2 = 1.0 / (a * a), 1.0 / (b * b)
+    quad_u = (c * c * ia2 + s * s * ib2) * (u * u)
+    quad_v = (s * s * ia2 + c * c * ib2) * (v * v)
+    cross = (2.0 * c * s * (ia2 - ib2)) * v
+    return cross * u + quad_u + quad_v
 
 
 def _circle(shape: Shape, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -283,11 +292,10 @@ def render_scene(shapes: Sequence[Shape], height: int, width: int) -> RenderedSc
 
 
 def _bbox(mask: np.ndarray, r0: int, c0: int) -> list[float]:
-    rows = mask.any(axis=1)
-    cols = mask.any(axis=0)
-    first_row, first_col = int(rows.argmax()), int(cols.argmax())
-    last_row = rows.size - 1 - int(rows[::-1].argmax())
-    last_col = cols.size - 1 - int(cols[::-1].argmax())
+    rows = mask.any(axis=1).tobytes()
+    cols = mask.any(axis=0).tobytes()
+    first_row, last_row = rows.find(1), rows.rfind(1)
+    first_col, last_col = cols.find(1), cols.rfind(1)
     return [
         float(c0 + first_col),
         float(r0 + first_row),
