@@ -1,0 +1,108 @@
+"""Noise models: per-pixel mean and variance over many draws match the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepbench_hf.sky import noise as N
+
+DRAWS = 2000
+# A small image spanning faint to bright pixels (ADU), including 0 and a negative value.
+CLEAN = np.array(
+    [[0.0, 0.3, 1.0, 3.0], [10.0, 30.0, 100.0, 300.0], [1000.0, 3000.0, -0.5, 5.0]],
+    dtype=np.float32,
+)
+
+
+def _draws(func, **params) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(12345)
+    samples, variances = [], []
+    for _ in range(DRAWS):
+        noisy, var = func(CLEAN, rng=rng, **params)
+        assert noisy.dtype == np.float32 and var.dtype == np.float32
+        assert noisy.shape == CLEAN.shape == var.shape
+        samples.append(noisy)
+        variances.append(var)
+    var = variances[0]
+    assert all(np.array_equal(v, var) for v in variances)  # the model variance is fixed
+    return np.array(samples, dtype=np.float64), var.astype(np.float64)
+
+
+def _check_moments(samples: np.ndarray, mean: np.ndarray, var: np.ndarray, kurt: np.ndarray):
+    """Sample mean and variance within 5 sigma of their sampling errors, per pixel.
+
+    sd(mean) = sqrt(var / N); sd(sample variance) = var * sqrt(2 / (N - 1) + kurt / N) with
+    ``kurt`` the excess kurtosis of the distribution.
+    """
+    n = samples.shape[0]
+    m = samples.mean(axis=0)
+    v = samples.var(axis=0, ddof=1)
+    assert np.all(np.abs(m - mean) <= 5 * np.sqrt(var / n)), (m, mean)
+    sd_var = var * np.sqrt(2 / (n - 1) + kurt / n)
+    assert np.all(np.abs(v - var) <= 5 * sd_var), (v, var)
+
+
+@pytest.mark.parametrize(
+    "sky, gain, read_noise", [(20.0, 2.5, 3.0), (0.8, 1.0, 0.0), (200.0, 0.5, 8.0)]
+)
+def test_ccd_noise_poisson_moments(sky: float, gain: float, read_noise: float) -> None:
+    samples, var = _draws(N.ccd_noise, sky_level=sky, gain=gain, read_noise=read_noise)
+    signal = np.maximum(CLEAN, 0).astype(np.float64)
+    model = (signal + sky) / gain + (read_noise / gain) ** 2
+    np.testing.assert_allclose(var, model, rtol=1e-6)
+    np.testing.assert_allclose(
+        N.ccd_variance(CLEAN, sky_level=sky, gain=gain, read_noise=read_noise), model, rtol=1e-6
+    )
+    # Poisson part in electrons: lambda = gain (s + sky), excess kurtosis 1 / lambda; its share
+    # of the variance scales the kurtosis (the Gaussian read noise has none).
+    lam = gain * (signal + sky)
+    share = (lam / gain**2) / model
+    kurt = np.where(lam > 0, share**2 / np.maximum(lam, 1e-300), 0.0)
+    # The stored image is sky-subtracted: its mean is the clean signal.
+    _check_moments(samples, signal, var, kurt)
+
+
+def test_ccd_noise_normal_method_moments() -> None:
+    samples, var = _draws(N.ccd_noise, sky_level=50.0, gain=2.0, read_noise=4.0, method="normal")
+    signal = np.maximum(CLEAN, 0).astype(np.float64)
+    np.testing.assert_allclose(var, (signal + 50.0) / 2.0 + 4.0, rtol=1e-6)
+    _check_moments(samples, signal, var, np.zeros_like(var))
+
+
+def test_ccd_poisson_counts_are_integers_in_electrons() -> None:
+    rng = np.random.default_rng(0)
+    noisy, _ = N.ccd_noise(CLEAN, rng=rng, sky_level=7.0, gain=4.0, read_noise=0.0)
+    electrons = (noisy.astype(np.float64) + 7.0) * 4.0
+    np.testing.assert_allclose(electrons, np.round(electrons), atol=1e-3)
+
+
+def test_gaussian_noise_moments() -> None:
+    samples, var = _draws(N.gaussian_noise, sigma=2.5)
+    np.testing.assert_array_equal(var, np.full(CLEAN.shape, 6.25))
+    _check_moments(samples, CLEAN.astype(np.float64), var, np.zeros_like(var))
+
+
+def test_no_noise_and_dispatch() -> None:
+    rng = np.random.default_rng(0)
+    noisy, var = N.no_noise(CLEAN, rng=rng)
+    np.testing.assert_array_equal(noisy, CLEAN)
+    assert not var.any() and noisy is not CLEAN
+    a = N.add_noise(CLEAN, rng=np.random.default_rng(5), model="ccd", sky_level=3.0, gain=1.5)
+    b = N.ccd_noise(CLEAN, rng=np.random.default_rng(5), sky_level=3.0, gain=1.5)
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match="noise model"):
+        N.add_noise(CLEAN, rng=rng, model="salt")
+    with pytest.raises(ValueError, match="gain"):
+        N.ccd_noise(CLEAN, rng=rng, sky_level=1.0, gain=0.0)
+    with pytest.raises(ValueError, match="method"):
+        N.ccd_noise(CLEAN, rng=rng, sky_level=1.0, method="exactish")
+
+
+def test_noise_depends_only_on_the_generator() -> None:
+    one = N.ccd_noise(CLEAN, rng=np.random.default_rng(9), sky_level=10.0, read_noise=2.0)
+    two = N.ccd_noise(CLEAN, rng=np.random.default_rng(9), sky_level=10.0, read_noise=2.0)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert N.background_sigma(sky_level=10.0, gain=2.0, read_noise=4.0) == pytest.approx(
+        np.sqrt(10.0 / 2.0 + 4.0)
+    )

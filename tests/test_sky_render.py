@@ -1,0 +1,178 @@
+"""Scene rendering: flux, centroids, PSF, bit-identical re-rendering and truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deepbench_hf.sky import render as R
+from deepbench_hf.sky.noise import background_sigma, ccd_noise, gaussian_noise
+from deepbench_hf.sky.psf import PSF, convolve, make_psf, psf_kernel
+
+GAUSS = PSF(fwhm=2.5, kind="gaussian")
+MOFFAT = PSF(fwhm=3.0, kind="moffat", beta=3.5)
+
+
+def _centroid(image: np.ndarray) -> tuple[float, float]:
+    img = image.astype(np.float64)
+    rows, cols = np.indices(img.shape)
+    total = img.sum()
+    return float((img * cols).sum() / total), float((img * rows).sum() / total)
+
+
+OBJECTS = [
+    R.Star(x=60.37, y=63.81, flux=5e3, fwhm=3.0, beta=3.5),
+    R.Star(x=64.5, y=64.5, flux=5e3, fwhm=1.6, beta=4.765),
+    R.Elliptical(x=63.21, y=64.66, flux=5e3, r_eff=3.0, n=1.0, q=0.5, angle=0.4),
+    R.Elliptical(x=64.74, y=63.13, flux=5e3, r_eff=3.0, n=2.5, q=0.7, angle=2.0),
+    R.Elliptical(x=62.9, y=64.35, flux=5e3, r_eff=5.0, n=4.0, q=0.6, angle=-0.6),
+    R.Spiral(x=63.62, y=64.27, flux=5e3, disc_scale=4.0, q=0.6, angle=0.8),
+    R.Spiral(x=64.1, y=63.4, flux=5e3, disc_scale=3.0, arm_count=3, winding=5, pitch=0.7),
+]
+SHAPE = (128, 128)
+
+
+@pytest.mark.parametrize("obj", OBJECTS, ids=lambda o: f"{o.kind}")
+@pytest.mark.parametrize("psf", [None, GAUSS, MOFFAT], ids=["nopsf", "gauss", "moffat"])
+def test_isolated_object_flux_and_centroid(obj, psf) -> None:
+    shape = SHAPE
+    if isinstance(obj, R.Elliptical) and obj.n >= 4:  # 99.9 % radius: 35 r_eff
+        shape = (400, 400)
+        obj = dataclasses.replace(obj, x=obj.x + 136, y=obj.y + 136)
+    image = R.render_image(shape=shape, objects=[obj], psf=psf)
+    assert image.dtype == np.float32 and image.shape == shape
+    # Integrates to the flux (the stamp holds >= 99.9 %; the PSF conserves flux).
+    assert image.sum(dtype=np.float64) == pytest.approx(obj.flux, rel=2e-3)
+    cx, cy = _centroid(image)
+    assert abs(cx - obj.x) < 0.02 and abs(cy - obj.y) < 0.02
+
+
+def test_rerender_is_bit_identical() -> None:
+    objs = [R.object_to_dict(o) for o in OBJECTS]
+    for psf in (None, GAUSS, {"kind": "moffat", "fwhm": 2.0, "beta": 2.5}):
+        scene = R.render_scene(shape=(96, 80), objects=objs, psf=psf)
+        again = R.render_image(shape=(96, 80), objects=objs, psf=psf)
+        assert scene.image.tobytes() == again.tobytes()
+        twice = R.render_scene(shape=(96, 80), objects=scene.objects, psf=scene.psf)
+        assert twice.image.tobytes() == scene.image.tobytes()
+        for a, b in zip(scene.stamps, twice.stamps, strict=True):
+            assert (a.row0, a.col0) == (b.row0, b.col0)
+            assert a.data.tobytes() == b.data.tobytes()
+
+
+def test_scene_is_sum_of_stamps_and_stamps_clip_to_frame() -> None:
+    objs = [
+        R.Star(x=-0.5, y=10.0, flux=1e3, fwhm=3.0),  # centre on the frame's edge
+        R.Elliptical(x=30.0, y=47.0, flux=1e3, r_eff=4.0, n=2.0),  # touches the top edge
+        R.Star(x=500.0, y=10.0, flux=1e3),  # far outside: empty stamp
+    ]
+    scene = R.render_scene(shape=(48, 40), objects=objs, psf=GAUSS)
+    total = np.zeros((48, 40))
+    for st in scene.stamps:
+        if not st.empty:
+            assert st.row0 >= 0 and st.col0 >= 0
+            assert st.row0 + st.data.shape[0] <= 48 and st.col0 + st.data.shape[1] <= 40
+            total[st.slices] += st.data
+    np.testing.assert_allclose(scene.image, total, rtol=1e-6)
+    assert scene.stamps[2].empty
+    assert scene.stamps[0].data.sum() / 1e3 == pytest.approx(0.5, abs=2e-3)  # half in the frame
+
+
+def test_psf_kernel_properties() -> None:
+    for kind, beta in (("gaussian", 0.0), ("moffat", 2.5), ("moffat", 4.765)):
+        ker = psf_kernel(fwhm=3.0, kind=kind, beta=beta if beta else 4.765)
+        k = ker.shape[0] // 2
+        assert ker.shape[0] == ker.shape[1] and ker.shape[0] % 2 == 1
+        assert ker.sum() == pytest.approx(1.0, abs=1e-12)
+        assert np.unravel_index(ker.argmax(), ker.shape) == (k, k)
+        np.testing.assert_allclose(ker, ker[::-1, ::-1], atol=1e-15)
+        np.testing.assert_allclose(ker, ker.T, atol=1e-15)
+        # Half maximum at fwhm / 2 (sampled: compare along the axis at integer offsets).
+        prof = ker[k, k:]
+        r = np.arange(prof.size)
+        assert np.interp(0.5 * prof[0], prof[::-1], r[::-1]) == pytest.approx(1.5, abs=0.08)
+    assert psf_kernel(fwhm=2.0, kind="gaussian", size=7).shape == (7, 7)
+    with pytest.raises(ValueError):
+        psf_kernel(fwhm=2.0, size=8)
+    assert make_psf({"fwhm": 0}) is None and make_psf(None) is None
+
+
+def test_separable_gaussian_convolution_matches_fft() -> None:
+    from scipy.signal import fftconvolve
+
+    img = np.random.default_rng(0).random((20, 30))
+    full = convolve(img, GAUSS, mode="full")
+    ref = fftconvolve(img, GAUSS.kernel(), mode="full")
+    np.testing.assert_allclose(full, ref, atol=1e-12)
+    np.testing.assert_allclose(
+        convolve(img, GAUSS, mode="same"),
+        ref[GAUSS.radius : -GAUSS.radius, GAUSS.radius : -GAUSS.radius],
+        atol=1e-12,
+    )
+
+
+def test_segmentation_bbox_and_snr() -> None:
+    objs = [
+        R.Star(x=12.3, y=15.2, flux=4e3, fwhm=2.5),
+        R.Elliptical(x=22.0, y=16.0, flux=8e3, r_eff=3.0, n=1.0, q=0.5, angle=0.2),
+        R.Star(x=35.0, y=35.0, flux=1.0, fwhm=2.0),  # too faint to have a segment
+    ]
+    scene = R.render_scene(shape=(40, 48), objects=objs, psf=GAUSS)
+    noise = {"sky_level": 100.0, "gain": 2.0, "read_noise": 5.0}
+    _, var = ccd_noise(scene.image, rng=np.random.default_rng(1), **noise)
+    thr = 1.0 * background_sigma(**noise)
+    seg, records = R.truth_catalog(scene, variance=var, threshold=thr)
+    assert seg.dtype == np.int32 and set(np.unique(seg)) == {0, 1, 2}
+    # Each labelled pixel is the brightest contributor there and above the threshold.
+    best = np.zeros(seg.shape)
+    which = np.zeros(seg.shape, dtype=int)
+    for i, st in enumerate(scene.stamps):
+        region = best[st.slices]
+        win = st.data > region
+        best[st.slices] = np.where(win, st.data, region)
+        which[st.slices] = np.where(win, i + 1, which[st.slices])
+    np.testing.assert_array_equal(seg, np.where(best > thr, which, 0))
+    for rec in records:
+        mask = seg == rec["label"]
+        if rec["bbox"] is None:
+            assert rec["area"] == 0 and rec["label"] == 3
+            continue
+        x, y, w, h = rec["bbox"]
+        rows, cols = np.nonzero(mask)
+        assert (x, y, w, h) == (cols.min(), rows.min(), np.ptp(cols) + 1, np.ptp(rows) + 1)
+        assert rec["area"] == mask.sum()
+    # The star is inside its box, the ellipse is wider than tall (q = 0.5 at 0.2 rad).
+    x, y, w, h = records[0]["bbox"]
+    assert x <= 12.3 <= x + w - 1 and y <= 15.2 <= y + h - 1
+    assert records[1]["bbox"][2] > records[1]["bbox"][3]
+    # S/N: matched filter sqrt(sum s^2 / var); brighter object, higher S/N.
+    st = scene.stamps[1]
+    assert records[1]["snr"] == pytest.approx(np.sqrt((st.data**2 / var[st.slices]).sum()))
+    assert records[1]["snr"] > records[0]["snr"] > 50 > records[2]["snr"]
+    assert records[0]["flux_in_frame"] == pytest.approx(4e3, rel=2e-3)
+
+
+def test_snr_matches_its_definition_for_white_noise() -> None:
+    scene = R.render_scene(shape=(32, 32), objects=[R.Star(x=16, y=16, flux=1e3, fwhm=3.0)])
+    _, var = gaussian_noise(scene.image, rng=np.random.default_rng(0), sigma=2.0)
+    snr = R.optimal_snr(scene.stamps[0], var)
+    assert snr == pytest.approx(np.sqrt((scene.image.astype(np.float64) ** 2).sum()) / 2.0, 1e-5)
+    assert R.optimal_snr(scene.stamps[0], np.zeros((32, 32))) == np.inf
+
+
+def test_object_records() -> None:
+    sp = R.make_object({"kind": "spiral", "x": 1.0, "y": 2.0, "flux": 3.0, "disc_scale": 5.0})
+    assert sp.bulge_r_eff == 2.0 and sp.arm_scale == 10.0  # explicit after construction
+    assert R.make_object(R.object_to_dict(sp)) == sp
+    with pytest.raises(ValueError, match="kind"):
+        R.make_object({"kind": "comet", "x": 0, "y": 0, "flux": 1})
+    with pytest.raises(ValueError, match="unknown"):
+        R.make_object({"kind": "star", "x": 0, "y": 0, "flux": 1, "colour": "red"})
+    with pytest.raises(ValueError):
+        R.Elliptical(x=0, y=0, flux=1, q=1.5)
+    with pytest.raises(ValueError):
+        R.Spiral(x=0, y=0, flux=1, arm_count=1)
+    with pytest.raises(ValueError):
+        R.Star(x=0, y=0, flux=1, beta=1.0)
