@@ -303,7 +303,7 @@ def profile_section(name: str, examples: int, top: int = 15) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# breakdown of case f at 64x64 and candidate optimisations
+# breakdown of case f at 64x64 (the candidates it once compared are now in deepbench_hf)
 # --------------------------------------------------------------------------------------------
 def per_call_us(fn: Callable[[], Any], calls_per_fn: int = 1, budget: float = 0.5) -> float:
     """Best-of-5 CPU microseconds per call of ``fn`` (``fn`` makes ``calls_per_fn`` calls)."""
@@ -444,186 +444,6 @@ def breakdown_section(size: int = 64, count: int = 300, seed: int = 777) -> tupl
     return lines, {"total_us": total_us, "render_us": render_us}
 
 
-def box_muller_float32(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Candidate: standard normals by Box-Muller from float32 uniforms (tails cut at 5.8 sigma)."""
-    n = shape[0] * shape[1]
-    half = (n + 1) // 2
-    u = rng.random((2, half), dtype=np.float32)
-    radius = np.sqrt(np.float32(-2.0) * np.log1p(-u[0]))
-    theta = np.float32(2.0 * math.pi) * u[1]
-    out = np.empty((2, half), dtype=np.float32)
-    np.multiply(radius, np.cos(theta), out=out[0])
-    np.multiply(radius, np.sin(theta), out=out[1])
-    return out.reshape(-1)[:n].reshape(shape)
-
-
-def _bbox_bytes(mask: np.ndarray, r0: int, c0: int) -> list[float]:
-    """Candidate bbox: first/last drawn row and column by ``bytes.find``/``rfind``."""
-    rows = mask.any(axis=1).tobytes()
-    cols = mask.any(axis=0).tobytes()
-    first_row, last_row = rows.find(1), rows.rfind(1)
-    first_col, last_col = cols.find(1), cols.rfind(1)
-    return [
-        float(c0 + first_col),
-        float(r0 + first_row),
-        float(last_col - first_col + 1),
-        float(last_row - first_row + 1),
-    ]
-
-
-def _ellipse_quadratic(shape: Shape, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Candidate ellipse test: ``A u^2 + C v^2 + B u v <= 1`` (coefficients from the rotation),
-    so only 4 full-window operations per test instead of 8."""
-    c, s = math.cos(shape.angle), math.sin(shape.angle)
-
-    def inside(a: float, b: float) -> np.ndarray:
-        ia, ib = 1.0 / (a * a), 1.0 / (b * b)
-        quad_u = (c * c * ia + s * s * ib) * (u * u)
-        quad_v = (s * s * ia + c * c * ib) * (v * v)
-        return (quad_u + quad_v) + (2.0 * c * s * (ia - ib) * u) * v <= 1.0
-
-    outer = inside(shape.semi_major, shape.semi_minor)
-    inner_a, inner_b = shape.semi_major - shape.line_width, shape.semi_minor - shape.line_width
-    if shape.filled or inner_a <= 0 or inner_b <= 0:
-        return outer
-    return outer & ~inside(inner_a, inner_b)
-
-
-def candidates_section(size: int = 64, seed: int = 777) -> list[str]:
-    """Micro-benchmarks of alternative code for the expensive steps (current vs candidate).
-
-    Every candidate is checked to give the same result as the current code on the sampled
-    scenes (except the Box-Muller noise, which is a different, statistically checked, stream).
-    """
-    from dataclasses import field, fields, make_dataclass
-
-    rng = np.random.default_rng(seed)
-    noise_seed = 0x5DEECE66D_1234567
-    words = [int(w) for w in np.random.SeedSequence(noise_seed).generate_state(4, np.uint64)]
-    pcg = np.random.PCG64(0)
-    reusable = np.random.Generator(pcg)
-
-    def reseed_reused() -> np.random.Generator:
-        pcg.state = {
-            "bit_generator": "PCG64",
-            "state": {"state": (words[0] << 64) | words[1], "inc": (words[2] << 64) | words[3] | 1},
-            "has_uint32": 0,
-            "uinteger": 0,
-        }
-        return reusable
-
-    slots_shape = make_dataclass(
-        "SlotsShape",
-        [(f.name, f.type, field(default=f.default)) for f in fields(Shape)],
-        slots=True,
-    )
-    scenes = [[Shape(**shape_kwargs(s)) for s in sc] for sc in sample_scenes("f", size, 200, seed)]
-    spec = shape_kwargs(sample_scenes("f", size, 1, seed)[0][0])
-    masks = [rasterize(s, size, size) for scene in scenes for s in scene]
-    masks = [m for m in masks if m[0].any()]
-    for mask, r0, c0 in masks:
-        assert _bbox_bytes(mask, r0, c0) == render._bbox(mask, r0, c0)
-    segmentation = np.zeros((size, size), np.uint16)
-    windows = [segmentation[r0 : r0 + m.shape[0], c0 : c0 + m.shape[1]] for m, r0, c0 in masks]
-    ellipses = [s for scene in scenes for s in scene if s.kind == "ellipse"]
-    ellipse_uv = [_window_uv(s, size) for s in ellipses]
-    ellipse_args = list(zip(ellipses, ellipse_uv, strict=True))
-    differing = sum(
-        int(np.count_nonzero(render._ellipse(s, u, v) != _ellipse_quadratic(s, u, v)))
-        for s, (u, v) in ellipse_args
-    )
-    clean = np.zeros((size, size), np.uint8)
-    noise = standard_normal_f32(rng, (size, size))
-    buffer = np.empty_like(noise)
-    sigma = np.float32(NOISE_SIGMA)
-
-    def assign_bool_index() -> None:
-        for (mask, _, _), window in zip(masks, windows, strict=True):
-            window[mask] = 2
-
-    def assign_putmask() -> None:
-        for (mask, _, _), window in zip(masks, windows, strict=True):
-            np.putmask(window, mask, 2)
-
-    def finish_current() -> np.ndarray:
-        image = clean.astype(np.float32)
-        image += sigma * noise
-        return image
-
-    def finish_inplace() -> np.ndarray:  # the fresh noise array becomes the image
-        np.multiply(noise, sigma, out=buffer)
-        np.add(buffer, clean, out=buffer)
-        return buffer
-
-    check = box_muller_float32(np.random.default_rng(1), (1000, 1000)).astype(np.float64)
-    kurtosis = float(np.mean((check - check.mean()) ** 4) / check.var() ** 2)
-    n_masks = len(masks)
-    pairs: list[tuple[str, Callable[[], Any], Callable[[], Any], int]] = [
-        (
-            "noise 64x64: rng.standard_normal f32 -> Box-Muller from rng.random f32",
-            lambda: rng.standard_normal((64, 64), dtype=np.float32),
-            lambda: box_muller_float32(rng, (64, 64)),
-            1,
-        ),
-        (
-            "noise 128x128: rng.standard_normal f32 -> Box-Muller from rng.random f32",
-            lambda: rng.standard_normal((128, 128), dtype=np.float32),
-            lambda: box_muller_float32(rng, (128, 128)),
-            1,
-        ),
-        (
-            "rng: default_rng(seed) -> one reused PCG64, .state = precomputed words",
-            lambda: np.random.default_rng(noise_seed),
-            reseed_reused,
-            1,
-        ),
-        (
-            "Shape(**kw): frozen dataclass -> slots dataclass (not frozen)",
-            lambda: Shape(**spec),
-            lambda: slots_shape(**spec),
-            1,
-        ),
-        (
-            "ellipse inside test: rotate + 2 divisions/squares -> quadratic form",
-            lambda: [render._ellipse(s, u, v) for s, (u, v) in ellipse_args],
-            lambda: [_ellipse_quadratic(s, u, v) for s, (u, v) in ellipse_args],
-            len(ellipses),
-        ),
-        (
-            "bbox: _bbox (any + 4 argmax) -> any + bytes.find/rfind",
-            lambda: [render._bbox(m, r0, c0) for m, r0, c0 in masks],
-            lambda: [_bbox_bytes(m, r0, c0) for m, r0, c0 in masks],
-            n_masks,
-        ),
-        (
-            "paint: window[mask] = k -> np.putmask(window, mask, k)",
-            assign_bool_index,
-            assign_putmask,
-            n_masks,
-        ),
-        (
-            "noisy image: astype(f32) += sigma*noise -> noise *= sigma; noise += clean",
-            finish_current,
-            finish_inplace,
-            1,
-        ),
-    ]
-    lines = [
-        "candidate optimisations (timeit, best of 5, CPU us per call)",
-        f"{'change':76} {'current':>8} {'candidate':>9} {'saved':>7}",
-    ]
-    for label, current, candidate, calls in pairs:
-        a, b = per_call_us(current, calls), per_call_us(candidate, calls)
-        lines.append(f"{label:76} {a:8.2f} {b:9.2f} {a - b:7.2f}")
-    lines += [
-        f"(quadratic-form ellipse vs current: {differing} differing pixels over "
-        f"{len(ellipses)} ellipses; bbox and putmask candidates give identical results)",
-        f"(Box-Muller check on 1e6 draws: mean {check.mean():+.4f}, std {check.std():.4f}, "
-        f"kurtosis {kurtosis:.3f}; max |z| = sqrt(-2 ln 2^-24) = 5.77)",
-    ]
-    return lines
-
-
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Run every section and write the report."""
@@ -690,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", *build_section(args.build_examples, args.build_reps)]
     lines += ["", *profile_section("shapes-hard", args.build_examples)]
     breakdown, _ = breakdown_section()
-    lines += ["", *breakdown, "", *candidates_section()]
+    lines += ["", *breakdown]
     lines += ["", f"# load average at end: {load_average()}"]
     text = "\n".join(lines) + "\n"
     print(text)
