@@ -22,7 +22,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,7 +33,7 @@ import yaml
 from .distributions import Domain, is_distribution_spec
 from .errors import ConfigError
 from .kinds import KIND_NAMES, get_kind
-from .schema import Section, Setting
+from .schema import OneOf, Section, Setting
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -133,9 +133,30 @@ class _Layers:
     def __init__(self) -> None:
         self.raw: dict[str, Any] = {}
         self.origins: dict[str, str] = {}
+        self.layer_of: dict[str, int] = {}  # path -> number of the layer that last set it
+        self.layers = 0
 
     def merge(self, raw: Mapping[str, Any], source: str) -> None:
+        self.layers += 1
         _deep_merge(self.raw, raw, "", source, self.origins)
+        for path in _paths(raw, ""):
+            self.layer_of[path] = self.layers
+
+    def resolve_one_ofs(self, schema: Section, raw: dict[str, Any], prefix: str = "") -> None:
+        """Where layers chose different options of a ``OneOf``, keep the latest layer's option.
+
+        ``extends: nbody`` plus ``initial: {kepler: {...}}`` switches the family instead of
+        merging into ``{random_virial: ..., kepler: ...}``.
+        """
+        for key, spec in schema.fields.items():
+            value = raw.get(key)
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(spec, OneOf) and isinstance(value, dict) and len(value) > 1:
+                if set(value) <= set(spec.options):
+                    latest = max(value, key=lambda k: self.layer_of.get(f"{path}.{k}", 0))
+                    raw[key] = {latest: value[latest]}
+            elif isinstance(spec, Section) and isinstance(value, dict):
+                self.resolve_one_ofs(spec, value, path)
 
     def origin(self, path: str) -> str | None:
         while path:
@@ -143,6 +164,14 @@ class _Layers:
                 return self.origins[path]
             path = path.rpartition(".")[0]
         return None
+
+
+def _paths(raw: Mapping[str, Any], prefix: str) -> Iterator[str]:
+    for key, value in raw.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        yield path
+        if isinstance(value, dict) and not is_distribution_spec(value):
+            yield from _paths(value, path)
 
 
 def _deep_merge(
@@ -286,6 +315,7 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
         kind_setting.parse(kind_name, root_source, "kind")
         kind = get_kind(kind_name)
         schema = Section({**COMMON_SCHEMA, **kind.schema})
+        layers.resolve_one_ofs(schema, raw)
         parsed, resolved = schema.parse(raw, root_source, "")
         config = BuildConfig(
             name=parsed["name"],

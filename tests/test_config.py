@@ -186,3 +186,16 @@ def test_any_override_loads_or_fails_with_one_line_config_error(key, value):
         assert str(exc).startswith("--set")
     else:
         assert config.name == "shapes-easy"
+
+
+def test_a_later_layer_switches_a_one_of_option(tmp_path):
+    path = write(tmp_path, "k.yaml", "extends: shapes-hard\nnoise: {gaussian: {sigma: 0.5}}\n")
+    assert load_config(str(path)).params["noise"][1]["sigma"] == Constant(0.5)
+    config = load_config("nbody", ["initial={figure_eight: {}}", "n_dims=2"])
+    assert config.resolved["initial"] == {"figure_eight": {"mass": 1.0}}
+    child = write(
+        tmp_path,
+        "kepler.yaml",
+        "extends: nbody\nn_dims: 2\ninitial: {kepler: {eccentricity: 0.3}}\n",
+    )
+    assert list(load_config(str(child)).resolved["initial"]) == ["kepler"]

@@ -168,7 +168,9 @@ def test_png_and_jpeg_of_noisy_images_follow_the_stored_scaling(built_dir, tmp_p
         back = np.stack([decode_image(f, scaling) for f in files])
         error = np.abs(back.astype(np.float64) - arrays["image"])
         if tolerance is not None:
-            assert error.max() <= tolerance * (hi - lo) * 1.0001
+            # half a 16-bit step, plus float32 rounding of the decoded values
+            rounding = 4 * np.finfo(np.float32).eps * max(abs(lo), abs(hi))
+            assert error.max() <= tolerance * (hi - lo) + rounding
             with Image.open(files[0]) as image:
                 assert image.mode == "I;16" and image.info["deepbench:lo"] == repr(lo)
         else:  # 8-bit, lossy: close on average

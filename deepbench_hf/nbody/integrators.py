@@ -92,23 +92,32 @@ def resolve_timestep(
     positions: ArrayLike,
     velocities: ArrayLike,
     *,
-    dt: float | None,
+    dt: float | ArrayLike | None,
     G: float = 1.0,
     softening: float = 0.0,
-) -> float:
-    """Return ``dt`` if given, else the default rule shared by the whole batch.
+) -> float | NDArray[np.float64]:
+    """Return ``dt`` if given (a number, or one step per system ``(B,)``), else the default rule.
 
     The default is ``default_timestep(...).min()`` (see :mod:`deepbench_hf.nbody.timestep`):
     :data:`~deepbench_hf.nbody.timestep.DEFAULT_ETA` times the shortest pair dynamical time
-    of any pair of any system of the batch.
+    of any pair of any system of the batch. A per-system ``dt`` is returned as a ``(B,)``
+    float64 array.
     """
     if dt is None:
         m, x, _ = _as_batch(masses, positions, velocities)
         return float(default_timestep(m, x, G=G, softening=softening).min())
-    dt = float(dt)
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive finite number, got {dt}")
-    return dt
+    if np.ndim(dt) == 0:
+        dt = float(dt)
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive finite number, got {dt}")
+        return dt
+    steps = np.array(dt, dtype=np.float64)
+    n_systems = np.shape(positions)[0] if np.ndim(positions) == 3 else 1
+    if steps.shape != (n_systems,):
+        raise ValueError(f"a per-system dt must have shape ({n_systems},), got {steps.shape}")
+    if not (np.all(np.isfinite(steps)) and np.all(steps > 0)):
+        raise ValueError("dt must be positive and finite for every system")
+    return steps
 
 
 def simulate(
@@ -117,7 +126,7 @@ def simulate(
     velocities: ArrayLike,
     *,
     n_steps: int,
-    dt: float | None = None,
+    dt: float | ArrayLike | None = None,
     G: float = 1.0,
     softening: float = 0.0,
     integrator: IntegratorName = "leapfrog",
@@ -142,8 +151,10 @@ def simulate(
     n_steps
         Number of steps; the run covers ``t = 0 .. n_steps * dt``.
     dt
-        Step in time units. ``None`` uses the default rule
-        (:func:`~deepbench_hf.nbody.timestep.default_timestep`, minimum over the batch).
+        Step in time units: one number for the whole batch, or a ``(B,)`` array with one step per
+        system (each system then runs exactly as it would alone with its own step). ``None`` uses
+        the default rule (:func:`~deepbench_hf.nbody.timestep.default_timestep`, minimum over
+        the batch).
     G
         Gravitational constant, ``length**3 / (mass * time**2)``.
     softening
@@ -160,7 +171,7 @@ def simulate(
         All ``float64``, with ``T = n_steps // save_every + 1`` output times:
 
         ``"times"`` ``(T,)``
-            Output times ``k * dt * arange(T)``, time units.
+            Output times ``k * dt * arange(T)``, time units; ``(B, T)`` for a per-system ``dt``.
         ``"positions"``, ``"velocities"`` ``(B, T, N, D)``
             Synchronised state at the output times.
         ``"kinetic"`` ``(B, T)``
@@ -200,7 +211,7 @@ def simulate(
     b, n, d = x.shape
     n_out = n_steps // save_every + 1
     out = {
-        "times": dt * save_every * np.arange(n_out, dtype=np.float64),
+        "times": np.multiply.outer(dt * save_every, np.arange(n_out, dtype=np.float64)),
         "positions": np.empty((b, n_out, n, d)),
         "velocities": np.empty((b, n_out, n, d)),
         "kinetic": np.empty((b, n_out)),
@@ -242,7 +253,7 @@ def _run(
     v: NDArray[np.float64],
     scheme: _Scheme,
     *,
-    dt: float,
+    dt: float | NDArray[np.float64],
     n_steps: int,
     save_every: int,
     G: float,
@@ -252,7 +263,8 @@ def _run(
 
     The state is ``q`` (positions) and ``u = v * dt`` (velocity times step), so that a drift by
     a full step is one addition ``q += u`` and the kernel returns the kick ``du = c dt**2 a``
-    directly (the coefficient is folded into the masses).
+    directly (the coefficient is folded into the masses). A per-system ``dt`` ``(B,)`` broadcasts
+    along the last (batch) axis of every buffer and of the kernel's scale.
     """
     d = x.shape[2]
     mb = np.ascontiguousarray(m.T)  # (N, B)
