@@ -105,7 +105,280 @@ SHAPES: dict[str, ColumnDoc] = {
     ),
 }
 
-KIND_COLUMNS: dict[str, dict[str, ColumnDoc]] = {"shapes": SHAPES}
+_SKY_KINDS = ("star", "elliptical", "spiral")
+
+SKY: dict[str, ColumnDoc] = {
+    "image": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU",
+        "`image_clean` + noise, counts per pixel; with CCD noise the sky background is "
+        "subtracted (so the background averages 0 and its pixels can be negative)",
+    ),
+    "image_clean": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU",
+        "noiseless image: every object pixel-integrated and PSF-convolved, summed in float64; "
+        "re-rendered bit for bit by `deepbench_hf.sky.kind.render_clean_from_row`",
+    ),
+    "variance": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU²",
+        "per-pixel noise variance of `image` under the noise model: ccd "
+        "(max(image_clean, 0) + sky_level) / gain + (read_noise / gain)²; gaussian "
+        "noise_sigma²; none 0",
+    ),
+    "segmentation": ColumnDoc(
+        "Array2D uint16 (H, W)",
+        "",
+        "0 = background, k = objects[k-1]: the object whose noiseless stamp puts the most counts "
+        "in the pixel, if those exceed `segmentation_threshold` (ties: the earlier object)",
+    ),
+    "objects": ColumnDoc("list of structs", "", "per object, in drawing order (fields below)"),
+    "n_objects": ColumnDoc("int32", "", "number of objects in the image"),
+    **{f"n_{kind}": ColumnDoc("int32", "", f"number of `{kind}` objects") for kind in _SKY_KINDS},
+    "psf_kind": ColumnDoc("string", "", "PSF profile: `moffat`, `gaussian` or `none`"),
+    "psf_fwhm": ColumnDoc("float64", "px", "PSF full width at half maximum; NaN when none"),
+    "psf_beta": ColumnDoc("float64", "", "Moffat PSF power index; NaN unless psf_kind = moffat"),
+    "noise_model": ColumnDoc("string", "", "`ccd` (GalSim CCDNoise), `gaussian` or `none`"),
+    "noise_sigma": ColumnDoc(
+        "float64", "ADU", "std of the additive Gaussian noise; NaN unless noise_model = gaussian"
+    ),
+    "sky_level": ColumnDoc(
+        "float64",
+        "ADU",
+        "sky background per pixel: adds Poisson noise, then subtracted from `image`; NaN "
+        "unless noise_model = ccd",
+    ),
+    "gain": ColumnDoc("float64", "e-/ADU", "CCD gain; NaN unless noise_model = ccd"),
+    "read_noise": ColumnDoc(
+        "float64", "e-", "CCD read-noise std in electrons; NaN unless noise_model = ccd"
+    ),
+    "background_sigma": ColumnDoc(
+        "float64",
+        "ADU",
+        "noise std of an empty pixel: sqrt(sky_level / gain + (read_noise / gain)²) for ccd, "
+        "noise_sigma for gaussian, 0 for none",
+    ),
+    "segmentation_threshold": ColumnDoc(
+        "float64",
+        "ADU",
+        "threshold used for `segmentation`, in counts: the config's segmentation_threshold "
+        "times background_sigma (the config's value itself when background_sigma = 0)",
+    ),
+    "objects.kind": ColumnDoc("string", "", "star (Moffat), elliptical (Sérsic) or spiral"),
+    "objects.x": ColumnDoc("float64", "px", "centre x (= column), sub-pixel"),
+    "objects.y": ColumnDoc("float64", "px", "centre y (= row), sub-pixel"),
+    "objects.flux": ColumnDoc(
+        "float64", "ADU", "total flux over the whole plane, before clipping to the frame"
+    ),
+    "objects.fwhm": ColumnDoc("float64", "px", "star: Moffat FWHM before the PSF; else NaN"),
+    "objects.beta": ColumnDoc("float64", "", "star: Moffat power index; else NaN"),
+    "objects.r_eff": ColumnDoc(
+        "float64", "px", "elliptical: Sérsic half-light radius along the major axis; else NaN"
+    ),
+    "objects.n": ColumnDoc("float64", "", "elliptical: Sérsic index; else NaN"),
+    "objects.q": ColumnDoc(
+        "float64", "", "elliptical: axis ratio b/a; spiral: disc axis ratio (cos i); star: NaN"
+    ),
+    "objects.angle": ColumnDoc(
+        "float64",
+        "rad",
+        "elliptical, spiral: major-axis position angle in [0, 2π), from +x towards +y; star: NaN",
+    ),
+    "objects.disc_scale": ColumnDoc(
+        "float64", "px", "spiral: exponential disc scale length h; else NaN"
+    ),
+    "objects.bulge_fraction": ColumnDoc(
+        "float64", "", "spiral: fraction of the flux in the Sérsic bulge; else NaN"
+    ),
+    "objects.bulge_r_eff": ColumnDoc("float64", "px", "spiral: bulge half-light radius; else NaN"),
+    "objects.bulge_n": ColumnDoc("float64", "", "spiral: bulge Sérsic index; else NaN"),
+    "objects.bulge_q": ColumnDoc("float64", "", "spiral: bulge axis ratio; else NaN"),
+    "objects.arm_fraction": ColumnDoc(
+        "float64", "", "spiral: fraction of the disc light in the arms; else NaN"
+    ),
+    "objects.arm_count": ColumnDoc("int32", "", "spiral: number of arms m; 0 for other kinds"),
+    "objects.winding": ColumnDoc(
+        "float64", "", "spiral: Ringermacher-Mead N (arm r = A / ln[B tan(φ / 2N)]); else NaN"
+    ),
+    "objects.pitch": ColumnDoc("float64", "", "spiral: Ringermacher-Mead B; else NaN"),
+    "objects.arm_scale": ColumnDoc("float64", "px", "spiral: Ringermacher-Mead A; else NaN"),
+    "objects.arm_width": ColumnDoc("float64", "px", "spiral: arm FWHM across the arm; else NaN"),
+    "objects.arm_phase": ColumnDoc(
+        "float64", "rad", "spiral: rotation of the arm pattern in the disc plane; else NaN"
+    ),
+    "objects.chirality": ColumnDoc(
+        "int32", "", "spiral: +1 or -1, handedness of the arms; 0 for other kinds"
+    ),
+    "objects.bbox": ColumnDoc(
+        "float32[4]",
+        "px",
+        "COCO [x_min, y_min, width, height] of the object's segment in `segmentation` "
+        "(x_min = first column, width = number of columns); NaN x 4 when the segment is empty",
+    ),
+    "objects.area_px": ColumnDoc("int32", "px²", "pixels of the object's segment"),
+    "objects.snr": ColumnDoc(
+        "float64",
+        "",
+        "optimal (matched-filter) S/N: sqrt(Σ s² / variance) over the object's noiseless "
+        "stamp s; inf without noise",
+    ),
+    "objects.flux_in_frame": ColumnDoc(
+        "float64", "ADU", "counts of the object's noiseless stamp inside the frame"
+    ),
+}
+
+LENSING: dict[str, ColumnDoc] = {
+    "image": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU",
+        "`image_clean` + noise, counts per pixel; with CCD noise the sky background is "
+        "subtracted (the background averages 0 and pixels can be negative)",
+    ),
+    "image_clean": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU",
+        "noiseless image: `lensed_source` + point-source images + lens light + stars, "
+        "PSF-convolved, summed in float64; re-rendered bit for bit by "
+        "`deepbench_hf.lensing.kind.render_clean_from_row`",
+    ),
+    "variance": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU²",
+        "per-pixel noise variance of `image`: ccd (max(image_clean, 0) + sky_level) / gain + "
+        "(read_noise / gain)²; gaussian noise_sigma²; none 0",
+    ),
+    "lensed_source": ColumnDoc(
+        "Array2D float32 (H, W)",
+        "ADU",
+        "noiseless, PSF-convolved image of the extended source alone: lensed for a lens, "
+        "unlensed for a non-lens (no quasar, lens light or stars)",
+    ),
+    "arc_mask": ColumnDoc(
+        "Array2D uint8 (H, W)",
+        "",
+        "1 where `lensed_source` exceeds `arc_fraction` (config) times its peak, for lenses; "
+        "all 0 for non-lenses",
+    ),
+    "is_lens": ColumnDoc(
+        "bool", "", "true: the source is lensed; false: the same scene without lensing"
+    ),
+    "theta_e": ColumnDoc(
+        "float64", "px", "Einstein radius (lenstronomy SIE theta_E); 0 for non-lenses"
+    ),
+    "lens_x": ColumnDoc(
+        "float64", "px", "lens centre x (= column): SIE, shear and lens-light centre"
+    ),
+    "lens_y": ColumnDoc("float64", "px", "lens centre y (= row)"),
+    "lens_q": ColumnDoc(
+        "float64", "", "SIE axis ratio (minor/major) of the convergence; NaN for non-lenses"
+    ),
+    "lens_angle": ColumnDoc(
+        "float64",
+        "rad",
+        "SIE major-axis angle in [0, π), from +x towards +y; NaN for non-lenses",
+    ),
+    "e1": ColumnDoc(
+        "float64",
+        "",
+        "lenstronomy SIE e1 = (1 - q)/(1 + q) cos 2·lens_angle; NaN for non-lenses",
+    ),
+    "e2": ColumnDoc(
+        "float64",
+        "",
+        "lenstronomy SIE e2 = (1 - q)/(1 + q) sin 2·lens_angle; NaN for non-lenses",
+    ),
+    "gamma1": ColumnDoc(
+        "float64",
+        "",
+        "external shear (lenstronomy SHEAR gamma1, centred on the lens); 0 for non-lenses",
+    ),
+    "gamma2": ColumnDoc("float64", "", "external shear gamma2; 0 for non-lenses"),
+    "source_flux": ColumnDoc("float64", "ADU", "unlensed total flux of the Sérsic source"),
+    "source_x": ColumnDoc(
+        "float64", "px", "source centre x in the source plane (absolute, same pixel frame)"
+    ),
+    "source_y": ColumnDoc("float64", "px", "source centre y in the source plane"),
+    "source_r_eff": ColumnDoc("float64", "px", "source half-light radius along the major axis"),
+    "source_n": ColumnDoc("float64", "", "source Sérsic index"),
+    "source_q": ColumnDoc("float64", "", "source axis ratio b/a"),
+    "source_angle": ColumnDoc(
+        "float64", "rad", "source major-axis angle in [0, π), from +x towards +y"
+    ),
+    "magnification": ColumnDoc(
+        "float64",
+        "",
+        "extended-source magnification: lensed / unlensed source flux on the rendering grid "
+        "(before the PSF); exactly 1 for non-lenses",
+    ),
+    "source_snr": ColumnDoc(
+        "float64",
+        "",
+        "optimal S/N of the source image: sqrt(Σ lensed_source² / variance); inf without noise",
+    ),
+    "lens_light_flux": ColumnDoc(
+        "float64", "ADU", "lens-galaxy Sérsic total flux; NaN without lens light"
+    ),
+    "lens_light_r_eff": ColumnDoc(
+        "float64", "px", "lens-light half-light radius (major axis); NaN without lens light"
+    ),
+    "lens_light_n": ColumnDoc("float64", "", "lens-light Sérsic index; NaN without lens light"),
+    "lens_light_q": ColumnDoc("float64", "", "lens-light axis ratio b/a; NaN without lens light"),
+    "lens_light_angle": ColumnDoc(
+        "float64", "rad", "lens-light major-axis angle in [0, π); NaN without lens light"
+    ),
+    "ps_flux": ColumnDoc(
+        "float64", "ADU", "unlensed flux of the point source (quasar); NaN without one"
+    ),
+    "ps_x": ColumnDoc("float64", "px", "point-source x in the source plane; NaN without one"),
+    "ps_y": ColumnDoc("float64", "px", "point-source y in the source plane; NaN without one"),
+    "ps_image_x": ColumnDoc(
+        "float64[]",
+        "px",
+        "x of each point-source image (solutions of the lens equation), by arrival time; "
+        "non-lens: [ps_x]; empty without a point source",
+    ),
+    "ps_image_y": ColumnDoc("float64[]", "px", "y of each point-source image"),
+    "ps_image_magnification": ColumnDoc(
+        "float64[]",
+        "",
+        "signed magnification 1/det A of each image (negative: saddle point); its flux is "
+        "ps_flux·|μ|; non-lens: [1]",
+    ),
+    "n_ps_images": ColumnDoc("int32", "", "number of point-source images (0 without one)"),
+    "stars": ColumnDoc("list of structs", "", "field stars (Moffat), fields below"),
+    "stars.x": ColumnDoc("float64", "px", "star centre x (= column)"),
+    "stars.y": ColumnDoc("float64", "px", "star centre y (= row)"),
+    "stars.flux": ColumnDoc("float64", "ADU", "star total flux"),
+    "stars.fwhm": ColumnDoc("float64", "px", "intrinsic Moffat FWHM (before the PSF)"),
+    "stars.beta": ColumnDoc("float64", "", "Moffat power index"),
+    "n_stars": ColumnDoc("int32", "", "number of field stars"),
+    "psf_kind": ColumnDoc("string", "", "PSF profile: `moffat`, `gaussian` or `none`"),
+    "psf_fwhm": ColumnDoc("float64", "px", "PSF FWHM; NaN when none"),
+    "psf_beta": ColumnDoc("float64", "", "Moffat PSF power index; NaN unless psf_kind = moffat"),
+    "noise_model": ColumnDoc("string", "", "`ccd` (GalSim CCDNoise), `gaussian` or `none`"),
+    "noise_sigma": ColumnDoc(
+        "float64", "ADU", "std of the Gaussian noise; NaN unless noise_model = gaussian"
+    ),
+    "sky_level": ColumnDoc(
+        "float64",
+        "ADU",
+        "sky per pixel: adds Poisson noise, then subtracted; NaN unless noise_model = ccd",
+    ),
+    "gain": ColumnDoc("float64", "e-/ADU", "CCD gain; NaN unless noise_model = ccd"),
+    "read_noise": ColumnDoc(
+        "float64", "e-", "CCD read-noise std in electrons; NaN unless noise_model = ccd"
+    ),
+    "background_sigma": ColumnDoc(
+        "float64",
+        "ADU",
+        "noise std of an empty pixel: sqrt(sky_level / gain + (read_noise / gain)²) for ccd, "
+        "noise_sigma for gaussian, 0 for none",
+    ),
+    "oversample": ColumnDoc("int32", "", "sub-pixels per pixel side used to ray-shoot the source"),
+}
+
+KIND_COLUMNS: dict[str, dict[str, ColumnDoc]] = {"shapes": SHAPES, "sky": SKY, "lensing": LENSING}
 
 # Units as FITS writes them (TUNITn / BUNIT); units missing here are not written.
 FITS_UNITS = {"px": "pix", "px²": "pix2", "rad": "rad", "deg": "deg", "arcsec": "arcsec"}
@@ -189,6 +462,7 @@ __all__ = [
     "COMMON",
     "FITS_UNITS",
     "KIND_COLUMNS",
+    "LENSING",
     "SHAPES",
     "ColumnDoc",
     "columns_for",
