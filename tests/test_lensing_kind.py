@@ -1,0 +1,241 @@
+"""The ``lensing`` kind: Hub round trip, exact re-rendering, lens equation, non-lenses, labels,
+determinism, config errors."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from conftest import SMALL, read_split, small_config
+
+from deepbench_hf import ConfigError, load_config, regenerate_row
+from deepbench_hf.kinds import features_for
+from deepbench_hf.lensing import mass
+from deepbench_hf.lensing.kind import render_clean_from_row, scene_from_row
+from deepbench_hf.writer import build_config
+
+NAMES = ("lensing-easy", "lensing", "lensing-hard")
+IMAGES = ("image", "image_clean", "variance", "lensed_source", "arc_mask")
+
+
+@pytest.fixture(scope="module")
+def lensing_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small builds of the three lensing configs in one dataset folder (num_proc=1)."""
+    out = tmp_path_factory.mktemp("lensing") / "deepbench"
+    for name in NAMES:
+        build_config(small_config(name), out, num_proc=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(lensing_dir: Path) -> dict[str, datasets.DatasetDict]:
+    cache = str(lensing_dir.parent / "cache")
+    return {name: datasets.load_dataset(str(lensing_dir), name, cache_dir=cache) for name in NAMES}
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.parquet"))
+    }
+
+
+def lens_kwargs(row) -> dict[str, float]:
+    return {
+        "theta_e": float(row["theta_e"]),
+        "x0": float(row["lens_x"]),
+        "y0": float(row["lens_y"]),
+        "q": float(row["lens_q"]),
+        "angle": float(row["lens_angle"]),
+        "gamma1": float(row["gamma1"]),
+        "gamma2": float(row["gamma2"]),
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_dataset_round_trip_with_exact_features(loaded, name):
+    config = small_config(name)
+    ds = loaded[name]
+    expected = features_for(config)
+    assert set(ds) == set(SMALL)
+    for split, n in SMALL.items():
+        assert ds[split].features == expected
+        assert list(ds[split].features) == list(expected)
+        assert ds[split].num_rows == n
+    for column in IMAGES:
+        assert isinstance(expected[column], datasets.Array2D)
+        assert expected[column].shape == (64, 64)
+    assert expected["arc_mask"].dtype == "uint8" and expected["lensed_source"].dtype == "float32"
+    assert expected["label"].names == ["non-lens", "lens"]
+    assert expected["ps_image_x"] == datasets.List(datasets.Value("float64"))
+    schema = ds["validation"].data.table.schema
+    for column in IMAGES:
+        assert schema.field(column).type.value_type == expected[column].dtype
+    rows = ds["validation"].with_format("numpy")
+    for index in (0, 5, 11):
+        fresh = regenerate_row(config, "validation", index)
+        stored = rows[index]
+        as_python = ds["validation"][index]  # numpy format makes float lists float32
+        for column in IMAGES:
+            np.testing.assert_array_equal(stored[column], fresh[column])
+        for column, value in fresh.items():
+            if column not in IMAGES:
+                assert as_python[column] == value or (
+                    np.isnan(value) and np.isnan(as_python[column])
+                ), column
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fmt", ["python", "numpy"])
+def test_clean_image_rerenders_exactly_from_the_truth_columns(loaded, name, fmt):
+    config = small_config(name)
+    split = loaded[name]["test"]
+    rows = split.with_format("numpy") if fmt == "numpy" else split
+    for row in rows:
+        stored = np.asarray(row["image_clean"], dtype=np.float32)
+        again = render_clean_from_row(row, config)
+        assert again.dtype == np.float32 and again.shape == stored.shape
+        assert again.tobytes() == stored.tobytes()
+    row = rows[0]
+    clean = np.asarray(row["image_clean"], dtype=np.float32)
+    assert render_clean_from_row(row).tobytes() == clean.tobytes()
+
+
+def test_point_source_images_satisfy_the_lens_equation():
+    config = small_config("lensing-hard", "point_source.quasar.fraction=1.0")
+    counts = set()
+    for index in range(24):
+        row = regenerate_row(config, "train", index)
+        n = row["n_ps_images"]
+        counts.add(n)
+        assert n == len(row["ps_image_x"]) == len(row["ps_image_magnification"]) >= 1
+        x, y = np.array(row["ps_image_x"]), np.array(row["ps_image_y"])
+        mu = np.array(row["ps_image_magnification"])
+        if not row["is_lens"]:
+            assert (x.tolist(), y.tolist(), mu.tolist()) == ([row["ps_x"]], [row["ps_y"]], [1.0])
+            continue
+        bx, by = mass.ray_shoot(x, y, **lens_kwargs(row))
+        assert np.all(np.hypot(bx - row["ps_x"], by - row["ps_y"]) < 1e-6)
+        np.testing.assert_allclose(mu, mass.magnification(x, y, **lens_kwargs(row)), rtol=1e-9)
+        # The quasar sits at the source centre (dx = dy = 0 in lensing-hard).
+        assert (row["ps_x"], row["ps_y"]) == (row["source_x"], row["source_y"])
+    assert {1, 2} & counts and max(counts) >= 2
+
+
+def test_hard_rows_have_point_sources_sometimes(lensing_dir):
+    rows = read_split(lensing_dir / "lensing-hard", "train").to_pylist()
+    with_ps = [r for r in rows if r["n_ps_images"] > 0]
+    assert 0 < len(with_ps) < len(rows)
+    for row in rows:
+        if row["n_ps_images"] == 0:
+            assert math.isnan(row["ps_flux"]) and row["ps_image_x"] == []
+        assert row["n_stars"] == len(row["stars"]) <= 3
+        assert row["psf_kind"] == "moffat" and row["lens_light_flux"] > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_lenses_have_magnification_one_and_no_arcs(lensing_dir, name):
+    rows = read_split(lensing_dir / name, "train").to_pylist()
+    for row in rows:
+        mask = np.array(row["arc_mask"])
+        if row["is_lens"]:
+            assert row["theta_e"] > 0 and row["magnification"] > 1.0
+            assert mask.any() and set(np.unique(mask)) <= {0, 1}
+            e1, e2 = mass.phi_q2_ellipticity(angle=row["lens_angle"], q=row["lens_q"])
+            assert (row["e1"], row["e2"]) == (float(e1), float(e2))
+        else:
+            assert row["magnification"] == 1.0 and not mask.any()
+            assert row["theta_e"] == row["gamma1"] == row["gamma2"] == 0.0
+            assert all(math.isnan(row[k]) for k in ("lens_q", "lens_angle", "e1", "e2"))
+
+
+def test_a_non_lens_is_the_same_scene_without_lensing():
+    base = ["balanced=false", "noise=none"]
+    lens = load_config("lensing", [*base, "lens_fraction=1.0"])
+    free = load_config("lensing", [*base, "lens_fraction=0.0"])
+    for index in range(4):
+        a, b = regenerate_row(lens, "train", index), regenerate_row(free, "train", index)
+        assert a["is_lens"] and not b["is_lens"]
+        for key in ("lens_x", "lens_y", "source_x", "source_flux", "lens_light_flux", "psf_fwhm"):
+            assert a[key] == b[key]
+        # The lensed source holds magnification x the flux of the same source unlensed.
+        assert a["lensed_source"].sum() == pytest.approx(
+            a["magnification"] * b["lensed_source"].sum(), rel=1e-3
+        )
+        # Noise settings never change the scene.
+        noisy = regenerate_row(
+            load_config("lensing", ["balanced=false", "lens_fraction=1.0"]), "train", index
+        )
+        assert noisy["image_clean"].tobytes() == a["image_clean"].tobytes()
+
+
+def test_unlensed_source_flux_without_psf_or_noise():
+    config = load_config(
+        "lensing-easy", ["noise=none", "source.n={uniform: [0.5, 1.5]}", "source.r_eff=1.5"]
+    )
+    for index in range(6):
+        row = regenerate_row(config, "train", index)
+        np.testing.assert_array_equal(row["image"], row["image_clean"])
+        assert np.isinf(row["source_snr"]) and row["noise_model"] == "none"
+        total = row["lensed_source"].sum(dtype=np.float64)
+        assert total == pytest.approx(row["magnification"] * row["source_flux"], rel=2e-2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_labels_are_balanced_and_match_is_lens(lensing_dir, name):
+    table = read_split(lensing_dir / name, "train")
+    labels = np.array(table["label"])
+    assert labels.tolist() == [int(v) for v in table["is_lens"].to_pylist()]
+    for block in range(len(labels) // 2):
+        assert sorted(labels[2 * block : 2 * block + 2]) == [0, 1]
+
+
+def test_scene_from_row_round_trip():
+    row = regenerate_row(small_config("lensing-hard"), "validation", 3)
+    scene = scene_from_row(row)
+    assert scene.theta_e == row["theta_e"] and len(scene.stars) == row["n_stars"]
+    assert scene.psf is not None and scene.psf.fwhm == row["psf_fwhm"]
+
+
+def test_num_proc_1_and_2_are_bit_identical(tmp_path, lensing_dir):
+    config = small_config("lensing-hard")
+    two = tmp_path / "two" / "ds"
+    build_config(config, two, num_proc=2, progress=False)
+    reference = {k: v for k, v in digests(lensing_dir).items() if k.startswith("lensing-hard/")}
+    assert digests(two) == reference and len(reference) == 5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lens.theta_e=0", r"^--set: lens\.theta_e: expected a number in \(0"),
+        ("lens.q=1.5", r"^--set: lens\.q: expected a number in \(0, 1\]"),
+        ("lens.gamma={uniform: [0, 2]}", r"^--set: lens\.gamma\.uniform: range"),
+        ("source.n=9", r"^--set: source\.n: expected a number in \[0\.5, 6\]"),
+        ("lens.mass=1", r"^--set: lens\.mass: unknown key; allowed: theta_e"),
+        ("point_source={nfw: {}}", r"^--set: point_source\.nfw: unknown option; allowed: quasar"),
+        ("label=kind", r"^--set: label: expected one of none, lens"),
+        ("lens_fraction=0.7", r"^--set: lens_fraction: balanced: true makes exactly half"),
+        ("oversample=0", r"^--set: oversample: expected an integer in \[1, 16\]"),
+        ("noise.ccd.gain=0", r"^--set: noise\.ccd\.gain: expected a number in \(0"),
+    ],
+)
+def test_bad_fields_are_one_line_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config("lensing", [override])
+    assert "\n" not in str(info.value)
+
+
+def test_einstein_ring_and_balance_without_label_are_config_errors():
+    ring = [
+        "point_source={quasar: {flux: 1000.0}}",
+        "source.offset=0",
+    ]
+    with pytest.raises(ConfigError, match=r"source\.offset: a quasar exactly behind"):
+        load_config("lensing-easy", ring)
+    with pytest.raises(ConfigError, match=r"balanced: balanced: true needs label"):
+        load_config("lensing", ["label=none"])
