@@ -249,3 +249,29 @@ def test_spiral_stamp_flux_and_pixel_integrals() -> None:
     ref = sum(P.spiral(xx + a, yy + b, **kw) for a in offsets for b in offsets) / 64
     keep = (np.hypot(xx - 0.3, yy + 0.4) > 3) & (ref > 1e-3 * ref.max())
     np.testing.assert_allclose(st.data[keep], ref[keep], rtol=5e-3)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 8])
+def test_cell_average_rule_matches_stencil(m: int) -> None:
+    """The matrix form of the cell-average rule equals the explicit per-sub-cell sum of
+    h^2 (P + L / 24) with the five-point Laplacian L."""
+    from deepbench_hf.sky.profiles import _cell_average
+
+    box = (3, 8, -2, 4)  # 5 rows x 6 columns
+
+    def func(xs, ys):
+        return (
+            np.exp(-0.3 * ((xs - 1.2) ** 2)[None, :] - 0.2 * ((ys - 5.1) ** 2)[:, None])
+            + 0.1 * np.sin(xs)[None, :] * ys[:, None]
+        ).astype(np.float32)
+
+    got = _cell_average(func, box, m)
+    h = 1.0 / m
+    xs = np.arange(-1, 6 * m + 1) * h + (box[2] - 0.5 + 0.5 * h)
+    ys = np.arange(-1, 5 * m + 1) * h + (box[0] - 0.5 + 0.5 * h)
+    p = func(xs, ys).astype(np.float64)
+    lap = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * p[1:-1, 1:-1]
+    cell = h * h * (p[1:-1, 1:-1] + lap / 24.0)
+    ref = cell.reshape(5, m, 6, m).sum(axis=(1, 3))
+    assert got.shape == (5, 6)
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7)

@@ -113,6 +113,19 @@ def test_separable_gaussian_convolution_matches_fft() -> None:
     )
 
 
+@pytest.mark.parametrize("shape", [(20, 30), (7, 41), (1, 1)])
+def test_moffat_fft_convolution_matches_direct(shape) -> None:
+    from scipy.signal import convolve as direct
+
+    img = np.random.default_rng(1).random(shape)
+    k = MOFFAT.radius
+    ref = direct(img, MOFFAT.kernel(), mode="full", method="direct")
+    np.testing.assert_allclose(convolve(img, MOFFAT, mode="full"), ref, atol=1e-12)
+    same = convolve(img.astype(np.float32), MOFFAT, mode="same")
+    assert same.dtype == np.float64 and same.shape == shape
+    np.testing.assert_allclose(same, ref[k : k + shape[0], k : k + shape[1]], atol=1e-6)
+
+
 def test_segmentation_bbox_and_snr() -> None:
     objs = [
         R.Star(x=12.3, y=15.2, flux=4e3, fwhm=2.5),
@@ -176,3 +189,20 @@ def test_object_records() -> None:
         R.Spiral(x=0, y=0, flux=1, arm_count=1)
     with pytest.raises(ValueError):
         R.Star(x=0, y=0, flux=1, beta=1.0)
+
+
+@pytest.mark.parametrize(
+    ("n", "q", "r_eff"), [(1.0001, 1.0, 1.5), (1.001, 0.3, 2.0), (1.001, 0.3, 6.0)]
+)
+def test_sersic_index_just_above_one_renders(n, q, r_eff):
+    # (k / s) ** (n / (n - 1)) used to overflow for n -> 1+.
+    import warnings
+
+    from deepbench_hf.sky.render import Elliptical, render_image
+
+    obj = Elliptical(x=30.2, y=31.7, flux=1e4, r_eff=r_eff, n=n, q=q, angle=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = render_image(shape=(64, 64), objects=[obj])
+    assert np.isfinite(image).all()
+    assert abs(image.sum() / 1e4 - 1) < 0.01

@@ -577,20 +577,44 @@ def _cell_average(func: GridFn, box: Bounds, m: int) -> np.ndarray:
         out += p[1:-1, 1:-1] * 20.0
         out *= 1.0 / 24.0
         return out
-    # S: sums over the m sub-rows of each pixel row; T: over the m sub-columns of each column.
-    s = p[1:-1].reshape(nr, m, nc * m + 2).sum(axis=1)
-    t = p[:, 1 : nc * m + 1 : m].copy()  # (summing strided slices beats a short-axis reduce)
-    for k in range(1, m):
-        t += p[:, 1 + k : nc * m + 1 : m]
-    total = s[:, 1:-1].reshape(nr, nc, m).sum(axis=2)
-    # Left outside - left inside - right inside + right outside, then the same for rows.
-    lap = s[:, 0 : nc * m : m] - s[:, 1 : nc * m + 1 : m] - s[:, m : nc * m + 1 : m]
-    lap += s[:, m + 1 :: m]
-    lap += t[0 : nr * m : m] - t[1 : nr * m + 1 : m] - t[m : nr * m + 1 : m]
-    lap += t[m + 1 :: m]
-    total += lap * (1.0 / 24.0)
-    total *= h * h
-    return total
+    # total = h^2 [S p S'^T + (D p S'^T + S p D'^T) / 24] with S summing a pixel's m inside
+    # sub-samples and D its boundary differences (see _rule_matrices): three small matmuls.
+    left = _rule_matrices(nr, m)[0]
+    right, inside = _rule_matrices(nc, m)[1:]
+    lp = left @ p
+    out = lp[:nr] @ right
+    out += lp[nr:] @ inside
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_matrices(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matrices of the cell-average rule on one axis of ``n`` pixels of ``m`` sub-samples
+    (``n m + 2`` samples: one outside each end), float32, read-only.
+
+    With ``S`` (``n x (n m + 2)``) summing each pixel's m inside samples and ``D`` its boundary
+    differences (+1 outside before, -1 first inside, -1 last inside, +1 outside after), returns
+    ``h^2 [S; D / 24]`` (the row side), ``(S + D / 24)^T`` and ``S^T`` (the column side), so that
+    ``total = L[:n] @ R + L[n:] @ S^T`` with ``L = left @ p``.
+    """
+    size = n * m + 2
+    inside = np.zeros((n, size))
+    diff = np.zeros((n, size))
+    for i in range(n):
+        inside[i, 1 + i * m : 1 + (i + 1) * m] = 1.0
+        diff[i, i * m] += 1.0
+        diff[i, 1 + i * m] -= 1.0
+        diff[i, (i + 1) * m] -= 1.0
+        diff[i, (i + 1) * m + 1] += 1.0
+    h2 = 1.0 / (m * m)
+    out = (
+        (np.vstack((inside, diff / 24.0)) * h2).astype(np.float32),
+        np.ascontiguousarray((inside + diff / 24.0).T, dtype=np.float32),
+        np.ascontiguousarray(inside.T, dtype=np.float32),
+    )
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 class _Radial:
@@ -604,14 +628,25 @@ class _Radial:
         self._cyy = s * s * ia2 + c * c * ib2
         self._cxy = 2.0 * c * s * (ia2 - ib2)
 
-    def rho2(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """rho^2 on the grid xs (columns) x ys (rows), float32."""
+    def rho2(self, xs: np.ndarray, ys: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """``scale * rho^2`` on the grid xs (columns) x ys (rows), float32.
+
+        Circular profiles (no cross term) take one outer sum of 1-D terms.
+        """
         dx = (xs - self.x0).astype(np.float32)
-        dy = (ys - self.y0).astype(np.float32)[:, None]
-        out = dy * (self._cxy * dx)
-        out += self._cxx * dx * dx
-        out += self._cyy * dy * dy
+        dy = (ys - self.y0).astype(np.float32)
+        col = (scale * self._cxx) * dx * dx
+        row = (scale * self._cyy) * dy * dy
+        if self._cxy == 0.0:
+            return np.add.outer(row, col)
+        out = np.multiply.outer(dy, (scale * self._cxy) * dx)
+        out += row[:, None]
+        out += col
         return out
+
+    def grid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Surface brightness (counts/px², float32) on the grid xs (columns) x ys (rows)."""
+        return self.sb(self.rho2(xs, ys))
 
     # The subclasses define: sb(rho2); slope(rho) = -dlnI/drho; steep(s): the largest rho where
     # slope / (q a) > s (inf if it stays above s outwards, 0 if nowhere); max_slope(rho): the
@@ -652,13 +687,24 @@ class _SersicRadial(_Radial):
             return np.exp(out, out=out)
         return self.peak * np.exp(-self.b * rho2 ** (0.5 / self.n))
 
+    def grid(self, xs, ys):
+        # exp(log_peak - (b^(2n) rho^2)^(1/2n)): the factor b folded into the quadratic form.
+        if not self.peak > 0:
+            return super().grid(xs, ys)
+        out = self.rho2(xs, ys, scale=self.b ** (2.0 * self.n))
+        np.power(out, np.float32(0.5 / self.n), out=out)
+        np.subtract(np.float32(self._log_peak), out, out=out)
+        return np.exp(out, out=out)
+
     def slope(self, rho):
         return (self.b / self.n) * rho ** (1.0 / self.n - 1.0)
 
     def steep(self, s):
         k, n = self.b / (self.n * self.q * self.a), self.n  # slope per px = k rho^(1/n - 1)
         if n > 1.0:
-            return (k / s) ** (n / (n - 1.0))
+            exponent = n / (n - 1.0)  # huge for n just above 1: work in logs to avoid overflow
+            log_radius = exponent * math.log(k / s)
+            return math.inf if log_radius > 700.0 else math.exp(log_radius)
         if n == 1.0:
             return math.inf if k > s else 0.0
         return math.inf  # increasing slope: steep outwards of (s / k)^(n / (1 - n))
@@ -686,6 +732,16 @@ class _MoffatRadial(_Radial):
         np.power(out, -self.beta, out=out)
         out *= self.peak
         return out
+
+    def grid(self, xs, ys):
+        # (c + c rho^2)^(-beta) with c = peak^(-1/beta): one outer sum and one power.
+        if not self.peak > 0:
+            return super().grid(xs, ys)
+        c = self.peak ** (-1.0 / self.beta)
+        dx = (xs - self.x0).astype(np.float32)
+        dy = (ys - self.y0).astype(np.float32)
+        out = np.add.outer((c * self._cyy) * dy * dy + c, (c * self._cxx) * dx * dx)
+        return np.power(out, np.float32(-self.beta), out=out)
 
     def slope(self, rho):
         return 2.0 * self.beta * rho / (1.0 + rho * rho)
@@ -852,9 +908,6 @@ def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
     if box is None:
         return _empty_stamp(p.x0, p.y0, bounds)
 
-    def plain(xs, ys):
-        return p.sb(p.rho2(xs, ys))
-
     levels, rho_c = _levels(p)
     todo = [(1, box)]
     for m, rho in levels:
@@ -879,7 +932,7 @@ def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
             sub = _cell_average(capped, block, m)
             _shoot_core(p, rho_c, block, sub)
         else:
-            sub = _cell_average(plain, block, m)
+            sub = _cell_average(p.grid, block, m)
         data[block[0] - box[0] : block[1] - box[0], block[2] - box[2] : block[3] - box[2]] = sub
     return Stamp(data, box[0], box[2])
 
