@@ -1,0 +1,428 @@
+"""Sky benchmark: deepbench-hf vs the original DeepBench 0.2.3, side by side, on one core.
+
+Cases of the reference bench (``/work/shared/reference/deepbench-0.2.3-bench.txt``) at 64x64
+and 128x128: a = one star, b = one Sersic galaxy, c = one spiral, e = sky image with 5 stars +
+3 Sersic galaxies + noise. Both codes render objects drawn by the same sampler
+(``_deepbench_sky_worker.sample_items``) with the same seeds; parameters are sampled outside
+the timed region, the timed region constructs the objects and renders every image.
+
+DeepBench runs in its own venv (``_deepbench_venv``) exactly as the reference bench describes
+(see the worker's docstring). Ours, per image: the object records (``Star`` / ``Elliptical`` /
+``Spiral``), a fresh ``np.random.default_rng(seed)``, ``render_scene(shape=..., objects=...,
+psf=PSF(fwhm=0.7*2.3548, kind="gaussian"))`` (DeepBench's sigma=0.7 px blur), then
+``ccd_noise(scene.image, rng=rng, sky_level=100, gain=2, read_noise=5, method=M)``, in three
+variants: M = "poisson" (exact shot noise, the main comparison), M = "normal", and no noise.
+
+Parameter mapping (DeepBench -> ours):
+
+* star: Moffat gamma ``radius`` and ``alpha`` -> ``fwhm = 2 gamma sqrt(2^(1/alpha) - 1)``,
+  ``beta = alpha``; amplitude A (peak) -> ``flux = A pi gamma^2 / (alpha - 1)`` (the Moffat's
+  total);
+* Sersic: ``radius`` -> ``r_eff``, ``n`` -> ``n``, ``ellipse`` -> ``q = 1 - ellipse``,
+  ``theta`` -> ``angle``; amplitude (surface brightness at r_eff) -> ``flux`` = astropy's total
+  ``A r_eff^2 2 pi n e^b b^(-2n) Gamma(2n) q``;
+* spiral: ``radius`` R -> ``disc_scale = R / 3``, ``winding_number`` (arms) -> ``arm_count``,
+  ``arm_thickness`` w (Gaussian sigma) -> ``arm_width = 2.3548 w``; amplitude -> ``flux = A K``
+  with K the mean noiseless total per unit amplitude of DeepBench's spiral at that size (its
+  formula, 100 samples); the arm shape itself differs (DeepBench: log spiral, ours:
+  Ringermacher & Mead with bulge and disc), so ``winding``/``pitch`` stay at our defaults.
+
+Rates are per CPU second of the pinned process (``time.process_time``), median of ``--reps``
+repetitions of >= ``--min-time`` CPU s; wall-clock rates are printed alongside. A cProfile of
+our 5+3 scene (64x64, exact Poisson) and a per-step breakdown follow.
+
+Usage: ``python bench/bench_sky.py [--reps 5] [--min-time 0.6] [--out FILE]`` (default
+``bench/results/sky.txt``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    if hasattr(os, "sched_setaffinity"):
+        _cpu = int(sys.argv[sys.argv.index("--cpu") + 1]) if "--cpu" in sys.argv else 0
+        os.sched_setaffinity(0, {_cpu})
+
+import argparse
+import cProfile
+import datetime
+import io
+import math
+import platform
+import pstats
+import shlex
+import time
+import timeit
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaincinv
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from _deepbench_shapes_worker import time_case  # noqa: E402
+from _deepbench_sky_worker import (  # noqa: E402
+    CASE_LABELS,
+    CASES,
+    deepbench_spiral_sum,
+    sample_items,
+)
+from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
+
+from deepbench_hf.sky.noise import ccd_noise  # noqa: E402
+from deepbench_hf.sky.psf import PSF  # noqa: E402
+from deepbench_hf.sky.render import Elliptical, Spiral, Star, render_scene  # noqa: E402
+
+WORKER = BENCH_DIR / "_deepbench_sky_worker.py"
+NOISE = {"sky_level": 100.0, "gain": 2.0, "read_noise": 5.0}
+SIGMA_TO_FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
+PSF_OURS = PSF(fwhm=0.7 * SIGMA_TO_FWHM, kind="gaussian")  # DeepBench's sigma = 0.7 px blur
+VARIANTS = ("poisson", "normal", "clean")
+
+
+# --------------------------------------------------------------------------------------------
+# machine facts
+# --------------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    """The first three fields of /proc/loadavg (``n/a`` elsewhere)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def header(argv: Sequence[str]) -> list[str]:
+    """Machine facts, versions, timestamp and command."""
+    import scipy
+
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "n/a"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    return [
+        f"# deepbench-hf sky benchmark  ({now})",
+        f"# command: python {shlex.join(['bench/bench_sky.py', *argv])}",
+        f"# cpu: {cpu_model()} | os.cpu_count()={os.cpu_count()} | pinned to CPU {affinity}"
+        f" | OMP/OPENBLAS/MKL threads={os.environ.get('OMP_NUM_THREADS')}",
+        f"# python {platform.python_version()} | numpy {np.__version__}"
+        f" | scipy {scipy.__version__}",
+        f"# ours: render_scene(psf={PSF_OURS}) + ccd_noise({NOISE}, method=poisson|normal|none)",
+        f"# load average at start: {load_average()}",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# parameter mapping DeepBench -> ours
+# --------------------------------------------------------------------------------------------
+def moffat_fwhm(gamma: float, alpha: float) -> float:
+    """FWHM of a Moffat profile of core width ``gamma`` and power ``alpha``."""
+    return 2.0 * gamma * math.sqrt(2.0 ** (1.0 / alpha) - 1.0)
+
+
+def sersic_total(amplitude: float, r_eff: float, n: float, q: float) -> float:
+    """Total flux of astropy's ``Sersic2D`` (``amplitude`` = surface brightness at r_eff)."""
+    b = float(gammaincinv(2.0 * n, 0.5))
+    return (
+        amplitude
+        * r_eff**2
+        * 2.0
+        * math.pi
+        * n
+        * math.exp(b)
+        * b ** (-2.0 * n)
+        * (math.gamma(2.0 * n) * q)
+    )
+
+
+_SPIRAL_K: dict[int, float] = {}
+
+
+def spiral_flux_per_amplitude(size: int) -> float:
+    """Mean noiseless total of DeepBench's spiral per unit amplitude (100 samples, cached)."""
+    if size not in _SPIRAL_K:
+        objs = [item[0] for item in sample_items("c", size, 100, seed=4242)]
+        _SPIRAL_K[size] = float(
+            np.mean([deepbench_spiral_sum(o | {"amplitude": 1.0}, size) for o in objs])
+        )
+    return _SPIRAL_K[size]
+
+
+def our_record(obj: dict[str, Any], size: int) -> tuple[type, dict[str, Any]]:
+    """Our record class and its keyword arguments for one sampled DeepBench object."""
+    kind = obj["kind"]
+    if kind == "star":
+        gamma, alpha = obj["radius"], obj["alpha"]
+        flux = obj["amplitude"] * math.pi * gamma**2 / (alpha - 1.0)
+        kwargs = {"fwhm": moffat_fwhm(gamma, alpha), "beta": alpha, "flux": flux}
+        return Star, {"x": obj["x"], "y": obj["y"], **kwargs}
+    if kind == "galaxy":
+        q = 1.0 - obj["ellipse"]
+        flux = sersic_total(obj["amplitude"], obj["radius"], obj["n"], q)
+        return Elliptical, {
+            "x": obj["x"],
+            "y": obj["y"],
+            "flux": flux,
+            "r_eff": obj["radius"],
+            "n": obj["n"],
+            "q": q,
+            "angle": obj["theta"],
+        }
+    return Spiral, {
+        "x": obj["x"],
+        "y": obj["y"],
+        "flux": obj["amplitude"] * spiral_flux_per_amplitude(size),
+        "disc_scale": obj["radius"] / 3.0,
+        "arm_count": obj["winding_number"],
+        "arm_width": SIGMA_TO_FWHM * obj["arm_thickness"],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# our side
+# --------------------------------------------------------------------------------------------
+def prepare_ours(case: str, size: int) -> Callable[[int, int], list[Any]]:
+    """Untimed preparation: per image, the (class, kwargs) of its objects and a noise seed."""
+
+    def prepare(count: int, seed: int) -> list[Any]:
+        items = sample_items(case, size, count, seed)
+        return [
+            ([our_record(obj, size) for obj in objs], seed * 1_000_003 + i)
+            for i, objs in enumerate(items)
+        ]
+
+    return prepare
+
+
+def run_ours(size: int, variant: str) -> Callable[[list[Any]], None]:
+    """The timed loop: records + generator + ``render_scene`` (+ ``ccd_noise``) per image."""
+    shape = (size, size)
+
+    def run(items: list[Any]) -> None:
+        for records, noise_seed in items:
+            objects = [cls(**kwargs) for cls, kwargs in records]
+            rng = np.random.default_rng(noise_seed)
+            scene = render_scene(shape=shape, objects=objects, psf=PSF_OURS)
+            if variant != "clean":
+                ccd_noise(scene.image, rng=rng, method=variant, **NOISE)
+
+    return run
+
+
+def time_ours(
+    cases: Sequence[str], sizes: Sequence[int], reps: int, min_time: float, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Timings of our renderer for every (case, size, variant)."""
+    results = {}
+    for size in sizes:
+        for case in cases:
+            for variant in VARIANTS:
+                timing = time_case(
+                    prepare_ours(case, size), run_ours(size, variant), reps, min_time, seed
+                )
+                results[f"{case}@{size}/{variant}"] = timing
+                print(
+                    f"deepbench-hf {case}@{size} {variant}: {timing['median']:.0f} img/s",
+                    file=sys.stderr,
+                )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+def scene_table(
+    ours: dict[str, dict[str, Any]], theirs: dict[str, dict[str, Any]], sizes: Sequence[int]
+) -> list[str]:
+    """Side-by-side table: images per CPU second (median) and ratios ours / DeepBench."""
+    head = (
+        f"{'case':4} {'description':29} {'size':>7} | {'ours P img/s':>12} {'us/img':>7}"
+        f" {'min':>7} {'max':>7} | {'ours N':>7} {'clean':>7} | {'DeepBench':>9} {'ms/img':>7}"
+        f" {'min':>7} {'max':>7} | {'ratio P':>7} {'N':>6} {'clean':>6} |"
+        f" {'wall: ours P':>12} {'theirs':>7} {'ratio':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for size in sizes:
+        for case in CASES:
+            key = f"{case}@{size}"
+            if f"{key}/poisson" not in ours or key not in theirs:
+                continue
+            p, n, c = (ours[f"{key}/{v}"] for v in VARIANTS)
+            b = theirs[key]
+            lines.append(
+                f"{case:4} {CASE_LABELS[case]:29} {f'{size}x{size}':>7} |"
+                f" {p['median']:12.0f} {1e6 / p['median']:7.1f} {p['min']:7.0f} {p['max']:7.0f} |"
+                f" {n['median']:7.0f} {c['median']:7.0f} |"
+                f" {b['median']:9.1f} {1e3 / b['median']:7.2f} {b['min']:7.1f} {b['max']:7.1f} |"
+                f" {p['median'] / b['median']:6.1f}x {n['median'] / b['median']:5.1f}x"
+                f" {c['median'] / b['median']:5.1f}x |"
+                f" {p['wall_median']:12.0f} {b['wall_median']:7.1f}"
+                f" {p['wall_median'] / b['wall_median']:5.1f}x"
+            )
+        lines.append("")
+    lines += [
+        "P = exact Poisson shot noise (method='poisson') + read noise, N = method='normal', "
+        "clean = no noise (all with PSF).",
+        "imgs/rep: "
+        + ", ".join(
+            f"{k} ours {ours[f'{k}/poisson']['count']} / DeepBench {theirs[k]['count']}"
+            for k in theirs
+            if f"{k}/poisson" in ours
+        ),
+    ]
+    return lines
+
+
+def per_call_us(fn: Callable[[], Any], calls_per_fn: int = 1, budget: float = 0.4) -> float:
+    """Best-of-5 CPU microseconds per call of ``fn`` (``fn`` makes ``calls_per_fn`` calls)."""
+    timer = timeit.Timer(fn, timer=time.process_time)
+    number, elapsed = 1, 0.0
+    while elapsed < budget / 5:
+        number *= 4
+        elapsed = timer.timeit(number)
+    return min(timer.repeat(5, number)) / number / calls_per_fn * 1e6
+
+
+def _steps(
+    size: int,
+    items: list[Any],
+    objects: list[list[Any]],
+    images: list[np.ndarray],
+    rng: np.random.Generator,
+    count: int,
+) -> dict[str, Callable[[], Any]]:
+    """The timed steps of the breakdown, each over all ``count`` scenes."""
+    shape = (size, size)
+    return {
+        "records: Star(...)/Elliptical(...) x 8": lambda: [
+            [cls(**kw) for cls, kw in recs] for recs, _ in items
+        ],
+        "np.random.default_rng(seed)": lambda: [np.random.default_rng(s) for _, s in items],
+        "render_scene (8 stamps + PSF + sum)": lambda: [
+            render_scene(shape=shape, objects=o, psf=PSF_OURS) for o in objects
+        ],
+        "render_scene, no PSF": lambda: [render_scene(shape=shape, objects=o) for o in objects],
+        "ccd_noise method='poisson'": lambda: [
+            ccd_noise(im, rng=rng, method="poisson", **NOISE) for im in images
+        ],
+        "ccd_noise method='normal'": lambda: [
+            ccd_noise(im, rng=rng, method="normal", **NOISE) for im in images
+        ],
+        "  rng.poisson alone (size^2 means of 200 e-)": lambda: [
+            rng.poisson(np.full(shape, 200.0)) for _ in range(count)
+        ],
+        "whole image (timed loop body, poisson)": lambda: run_ours(size, "poisson")(items),
+    }
+
+
+def breakdown_section(sizes: Sequence[int], count: int = 200, seed: int = 777) -> list[str]:
+    """Per-step CPU microseconds of our case-e image (means over ``count`` sampled scenes)."""
+    lines = [
+        f"breakdown of our case e (5 stars + 3 Sersic), timeit best of 5, CPU us per image, "
+        f"mean over {count} scenes",
+        f"{'step':52} " + " ".join(f"{f'{s}x{s}':>9}" for s in sizes),
+    ]
+    rows: dict[str, list[float]] = {}
+    for size in sizes:
+        items = prepare_ours("e", size)(count, seed)
+        objects = [[cls(**kw) for cls, kw in recs] for recs, _ in items]
+        images = [render_scene(shape=(size, size), objects=o, psf=PSF_OURS).image for o in objects]
+        steps = _steps(size, items, objects, images, np.random.default_rng(seed), count)
+        for label, fn in steps.items():
+            rows.setdefault(label, []).append(per_call_us(fn, count))
+    for label, values in rows.items():
+        lines.append(f"{label:52} " + " ".join(f"{v:9.1f}" for v in values))
+    return lines
+
+
+def profile_section(size: int = 64, images: int = 3000, top: int = 10) -> list[str]:
+    """cProfile of our 5+3 scene (exact Poisson): top ``top`` by own and by cumulative time."""
+    items = prepare_ours("e", size)(images, 99)
+    run = run_ours(size, "poisson")
+    run(items[:100])  # warm-up
+    profiler = cProfile.Profile()
+    profiler.runcall(run, items)
+    lines = [
+        f"cProfile of our case e at {size}x{size} ({images} images, exact Poisson; profiler "
+        "overhead inflates Python-call-heavy code)"
+    ]
+    for key in ("tottime", "cumulative"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(key)
+        stats.print_stats(top)
+        text = out.getvalue()
+        body = text[text.index("ncalls") :] if "ncalls" in text else text
+        total = text.split("function calls", 1)[0].strip().splitlines()[-1] if text else ""
+        lines += ["", f"top {top} by {key} ({total.strip()} function calls):", body.rstrip()]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run every section and write the report."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[64, 128])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.6)
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--cpu", type=int, default=0, help="core to pin both processes to")
+    parser.add_argument("--skip-deepbench", action="store_true", help="only time deepbench-hf")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "sky.txt")
+    args = parser.parse_args(argv)
+
+    lines = header(argv)
+    common = ["--reps", str(args.reps), "--min-time", str(args.min_time), "--seed", str(args.seed)]
+    if args.skip_deepbench:
+        theirs: dict[str, Any] = {"cases": {}, "versions": {}, "affinity": None}
+    else:
+        theirs = run_in_deepbench_venv(
+            WORKER,
+            ["--cases", *CASES, "--sizes", *map(str, args.sizes), *common, "--cpu", str(args.cpu)],
+        )
+    lines.append(
+        "# DeepBench venv: "
+        + " | ".join(f"{k} {v}" for k, v in theirs["versions"].items())
+        + f" | pinned to CPU {theirs['affinity']}"
+    )
+    ours = time_ours(CASES, args.sizes, args.reps, args.min_time, args.seed)
+    lines.append(f"# load average after the timed cases: {load_average()}")
+    lines += [
+        "",
+        f"sky images, single core: images per CPU second, median of {args.reps} reps "
+        f"(each >= {args.min_time} CPU s), seed={args.seed}",
+        "",
+    ]
+    if theirs["cases"]:
+        lines += scene_table(ours, theirs["cases"], args.sizes)
+    else:
+        lines += [f"{k}: {v['median']:.0f} img/s" for k, v in ours.items()]
+    lines += ["", *breakdown_section(args.sizes)]
+    lines += ["", *profile_section()]
+    lines += ["", f"# load average at end: {load_average()}"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.name + ".tmp")
+    partial.write_text(text)
+    os.replace(partial, args.out)
+    print(f"written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
