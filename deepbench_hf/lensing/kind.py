@@ -59,7 +59,14 @@ from ..distributions import Constant, Domain
 from ..errors import ConfigError
 from ..schema import OneOf, Param, Section, Setting, size_field
 from ..seeding import Example
-from ..sky.noise import background_sigma, ccd_noise, gaussian_noise, no_noise
+from ..sky.imaging import (
+    IMAGING_FEATURES,
+    NOISE_SCHEMA,
+    apply_noise,
+    psf_columns,
+    psf_from_params,
+    psf_schema,
+)
 from ..sky.profiles import (
     draw_elliptical,
     draw_star,
@@ -204,48 +211,8 @@ SCHEMA: dict[str, Any] = {
         },
         doc="field stars (Moffat)",
     ),
-    "psf": OneOf(
-        {
-            "moffat": Section(
-                {"fwhm": _px(2.0, "PSF FWHM"), "beta": Param(_BETA, 4.765, "", "power index")}
-            ),
-            "gaussian": Section({"fwhm": _px(2.0, "PSF FWHM")}),
-        },
-        default="none",
-        doc="point-spread function (one per image)",
-    ),
-    "noise": OneOf(
-        {
-            "gaussian": Section(
-                {
-                    "sigma": Param(
-                        Domain("float", low=0.0, high=1e12), 1.0, "ADU", "noise standard deviation"
-                    )
-                }
-            ),
-            "ccd": Section(
-                {
-                    "sky_level": Param(
-                        Domain("float", low=0.0, high=1e12),
-                        100.0,
-                        "ADU",
-                        "sky background per pixel (adds shot noise; subtracted from the image)",
-                    ),
-                    "gain": Param(
-                        Domain("float", low=0.0, low_open=True, high=1e6),
-                        2.0,
-                        "e-/ADU",
-                        "electrons per ADU",
-                    ),
-                    "read_noise": Param(
-                        Domain("float", low=0.0, high=1e6), 5.0, "e-", "read-noise std (electrons)"
-                    ),
-                }
-            ),
-        },
-        default="none",
-        doc="noise model (GalSim CCDNoise convention for ccd)",
-    ),
+    "psf": psf_schema(2.0),
+    "noise": NOISE_SCHEMA,
     "arc_fraction": Setting(
         _FRACTION,
         0.1,
@@ -309,14 +276,6 @@ class LensScene:
 def _half_turn(value: float) -> float:
     """An ellipse's position angle reduced to ``[0, pi)`` (angle and angle + pi are the same)."""
     return float(np.mod(value, math.pi))
-
-
-def _make_psf(kind: str, fwhm: float, beta: float) -> PSF | None:
-    if kind == "none":
-        return None
-    if kind == "gaussian":
-        return PSF(fwhm=float(fwhm), kind="gaussian")
-    return PSF(fwhm=float(fwhm), kind="moffat", beta=float(beta))
 
 
 def sample_scene(
@@ -388,7 +347,7 @@ def sample_scene(
         kind, pp = params["psf"]
         fwhm = float(pp["fwhm"].sample(rng))
         beta = float(pp["beta"].sample(rng)) if kind == "moffat" else math.nan
-        psf = _make_psf(kind, fwhm, beta)
+        psf = psf_from_params(kind, fwhm, beta)
 
     if not is_lens:
         theta_e, q, angle, g1, g2 = 0.0, math.nan, math.nan, 0.0, 0.0
@@ -631,7 +590,7 @@ def scene_from_row(row: Mapping[str, Any]) -> LensScene:
         ps_y=_f(row["ps_y"]),
         lens_light=lens_light,  # type: ignore[arg-type]
         stars=stars,  # type: ignore[arg-type]
-        psf=_make_psf(str(row["psf_kind"]), _f(row["psf_fwhm"]), _f(row["psf_beta"])),
+        psf=psf_from_params(str(row["psf_kind"]), _f(row["psf_fwhm"]), _f(row["psf_beta"])),
     )
 
 
@@ -682,13 +641,6 @@ _FLOAT_COLUMNS = (
     "ps_flux",
     "ps_x",
     "ps_y",
-    "psf_fwhm",
-    "psf_beta",
-    "noise_sigma",
-    "sky_level",
-    "gain",
-    "read_noise",
-    "background_sigma",
 )
 _STAR_FIELDS = ("x", "y", "flux", "fwhm", "beta")
 
@@ -752,8 +704,7 @@ class LensingKind:
             n_ps_images=datasets.Value("int32"),
             stars=datasets.List({k: datasets.Value("float64") for k in _STAR_FIELDS}),
             n_stars=datasets.Value("int32"),
-            psf_kind=datasets.Value("string"),
-            noise_model=datasets.Value("string"),
+            **{name: datasets.Value(dtype) for name, dtype in IMAGING_FEATURES.items()},
             oversample=datasets.Value("int32"),
             index=datasets.Value("int64"),
             seed=datasets.Value("int64"),
@@ -772,24 +723,8 @@ class LensingKind:
         )
         clean = rendered.image_clean
 
-        noise = p["noise"]
-        params = dict.fromkeys(("noise_sigma", "sky_level", "gain", "read_noise"), math.nan)
-        if noise is None:
-            model = "none"
-            image, variance = no_noise(clean)
-            bg_sigma = 0.0
-        else:
-            model, dists = noise
-            rng = example.noise_rng()
-            drawn = {key: float(dist.sample(rng)) for key, dist in dists.items()}
-            if model == "gaussian":
-                params["noise_sigma"] = drawn["sigma"]
-                image, variance = gaussian_noise(clean, rng=rng, sigma=drawn["sigma"])
-                bg_sigma = drawn["sigma"]
-            else:
-                params.update(drawn)
-                image, variance = ccd_noise(clean, rng=rng, **drawn)
-                bg_sigma = background_sigma(**drawn)
+        noisy = apply_noise(p["noise"], clean, example.noise_rng())
+        image, variance = noisy.image, noisy.variance
 
         lensed = rendered.lensed_source
         if np.any(variance > 0):
@@ -843,18 +778,14 @@ class LensingKind:
             ps_flux=scene.ps_flux,
             ps_x=scene.ps_x,
             ps_y=scene.ps_y,
-            psf_fwhm=math.nan if psf is None else float(psf.fwhm),
-            psf_beta=float(psf.beta) if psf is not None and psf.kind == "moffat" else math.nan,
-            **params,
-            background_sigma=float(bg_sigma),
+            **psf_columns(psf),
+            **noisy.columns,
             ps_image_x=images.x.tolist(),
             ps_image_y=images.y.tolist(),
             ps_image_magnification=images.magnification.tolist(),
             n_ps_images=len(images.x),
             stars=[dict(zip(_STAR_FIELDS, s, strict=True)) for s in scene.stars],
             n_stars=len(scene.stars),
-            psf_kind="none" if psf is None else psf.kind,
-            noise_model=model,
             oversample=p["oversample"],
             index=example.index,
             seed=example.seed,

@@ -30,9 +30,17 @@ import numpy as np
 from ..config import BuildConfig
 from ..distributions import Constant, Domain, cumulative_probabilities, pick
 from ..errors import ConfigError
-from ..schema import OneOf, Param, Section, Setting, Weights, size_field
+from ..schema import Param, Section, Setting, Weights, size_field
 from ..seeding import Example
-from .noise import background_sigma, ccd_noise, gaussian_noise, no_noise
+from .imaging import (
+    IMAGING_FEATURES,
+    NOISE_SCHEMA,
+    apply_noise,
+    psf_columns,
+    psf_from_params,
+    psf_schema,
+    sample_psf,
+)
 from .psf import PSF
 from .render import (
     KINDS,
@@ -194,54 +202,8 @@ SCHEMA: dict[str, Any] = {
         },
         doc="how objects are drawn",
     ),
-    "psf": OneOf(
-        {
-            "moffat": Section(
-                {
-                    "fwhm": _px(2.5, "PSF FWHM"),
-                    "beta": Param(_BETA, 4.765, "", "Moffat power index"),
-                }
-            ),
-            "gaussian": Section({"fwhm": _px(2.5, "PSF FWHM")}),
-        },
-        default="none",
-        doc="point-spread function (one per image)",
-    ),
-    "noise": OneOf(
-        {
-            "gaussian": Section(
-                {
-                    "sigma": Param(
-                        Domain("float", low=0.0, high=1e12), 1.0, "ADU", "noise standard deviation"
-                    )
-                }
-            ),
-            "ccd": Section(
-                {
-                    "sky_level": Param(
-                        Domain("float", low=0.0, high=1e12),
-                        100.0,
-                        "ADU",
-                        "sky background per pixel (adds shot noise; subtracted from the image)",
-                    ),
-                    "gain": Param(
-                        Domain("float", low=0.0, low_open=True, high=1e6),
-                        2.0,
-                        "e-/ADU",
-                        "electrons per ADU",
-                    ),
-                    "read_noise": Param(
-                        Domain("float", low=0.0, high=1e6),
-                        5.0,
-                        "e-",
-                        "read-noise standard deviation (electrons)",
-                    ),
-                }
-            ),
-        },
-        default="none",
-        doc="noise model (GalSim CCDNoise convention for ccd)",
-    ),
+    "psf": psf_schema(2.5),
+    "noise": NOISE_SCHEMA,
     "segmentation_threshold": Setting(
         Domain("float", low=0.0, high=1e12),
         1.0,
@@ -340,28 +302,6 @@ def sample_objects(
     return out
 
 
-def _make_psf(kind: str, fwhm: float, beta: float) -> PSF | None:
-    """The PSF of a row (the one place generation and re-rendering build it)."""
-    if kind == "none":
-        return None
-    if kind == "gaussian":
-        return PSF(fwhm=float(fwhm), kind="gaussian")
-    return PSF(fwhm=float(fwhm), kind="moffat", beta=float(beta))
-
-
-def sample_psf(psf: tuple[str, dict[str, Any]] | None, rng: np.random.Generator) -> PSF | None:
-    """Draw the image's PSF (after the objects, from the same scene stream)."""
-    if psf is None:
-        return None
-    kind, params = psf
-    fwhm = float(params["fwhm"].sample(rng))
-    beta = float(params["beta"].sample(rng)) if kind == "moffat" else math.nan
-    return _make_psf(kind, fwhm, beta)
-
-
-# ------------------------------------------------------------------------------------ re-render
-
-
 def _as_records(objects: Any) -> list[Mapping[str, Any]]:
     """A row's ``objects`` as a list of mappings (accepts a list of dicts or a dict of lists)."""
     if isinstance(objects, Mapping):
@@ -387,7 +327,7 @@ def objects_from_row(row: Mapping[str, Any]) -> list[SkyObject]:
 
 def psf_from_row(row: Mapping[str, Any]) -> PSF | None:
     """The row's PSF from its ``psf_kind``, ``psf_fwhm`` and ``psf_beta`` columns."""
-    return _make_psf(str(row["psf_kind"]), float(row["psf_fwhm"]), float(row["psf_beta"]))
+    return psf_from_params(str(row["psf_kind"]), float(row["psf_fwhm"]), float(row["psf_beta"]))
 
 
 def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = None) -> np.ndarray:
@@ -484,15 +424,7 @@ class SkyKind:
         if names is not None:
             columns["label"] = datasets.ClassLabel(names=names)
         columns.update(
-            psf_kind=datasets.Value("string"),
-            psf_fwhm=datasets.Value("float64"),
-            psf_beta=datasets.Value("float64"),
-            noise_model=datasets.Value("string"),
-            noise_sigma=datasets.Value("float64"),
-            sky_level=datasets.Value("float64"),
-            gain=datasets.Value("float64"),
-            read_noise=datasets.Value("float64"),
-            background_sigma=datasets.Value("float64"),
+            **{name: datasets.Value(dtype) for name, dtype in IMAGING_FEATURES.items()},
             segmentation_threshold=datasets.Value("float64"),
             index=datasets.Value("int64"),
             seed=datasets.Value("int64"),
@@ -509,25 +441,8 @@ class SkyKind:
         psf = sample_psf(config.params["psf"], scene_rng)
         scene = render_scene(shape=(h, w), objects=objs, psf=psf)
 
-        noise = config.params["noise"]
-        params = {"noise_sigma": math.nan, "sky_level": math.nan, "gain": math.nan}
-        params["read_noise"] = math.nan
-        if noise is None:
-            model = "none"
-            image, variance = no_noise(scene.image)
-            bg_sigma = 0.0
-        else:
-            model, dists = noise
-            rng = example.noise_rng()
-            drawn = {key: float(dist.sample(rng)) for key, dist in dists.items()}
-            if model == "gaussian":
-                params["noise_sigma"] = drawn["sigma"]
-                image, variance = gaussian_noise(scene.image, rng=rng, sigma=drawn["sigma"])
-                bg_sigma = drawn["sigma"]
-            else:
-                params.update(drawn)
-                image, variance = ccd_noise(scene.image, rng=rng, **drawn)
-                bg_sigma = background_sigma(**drawn)
+        noisy = apply_noise(config.params["noise"], scene.image, example.noise_rng())
+        image, variance, bg_sigma = noisy.image, noisy.variance, noisy.background_sigma
         nsigma = config.params["segmentation_threshold"]
         threshold = nsigma * bg_sigma if bg_sigma > 0 else nsigma
         seg, truth = truth_catalog(scene, variance=variance, threshold=threshold)
@@ -544,12 +459,8 @@ class SkyKind:
         if names is not None:
             row["label"] = names.index(objs[0].kind)
         row.update(
-            psf_kind="none" if psf is None else psf.kind,
-            psf_fwhm=math.nan if psf is None else float(psf.fwhm),
-            psf_beta=float(psf.beta) if psf is not None and psf.kind == "moffat" else math.nan,
-            noise_model=model,
-            **params,
-            background_sigma=float(bg_sigma),
+            **psf_columns(psf),
+            **noisy.columns,
             segmentation_threshold=float(threshold),
             index=example.index,
             seed=example.seed,

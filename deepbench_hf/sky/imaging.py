@@ -1,0 +1,144 @@
+"""Image formation shared by every kind that makes CCD-like images (sky, lensing): PSF and noise.
+
+One place declares the ``psf`` and ``noise`` config sections, builds a row's PSF from its columns,
+and applies the noise model from the example's noise stream, so that the sky and lensing kinds
+describe, draw and record them identically.
+
+Columns written (see :data:`IMAGING_FEATURES`): ``psf_kind`` (``moffat``/``gaussian``/``none``),
+``psf_fwhm`` (px) and ``psf_beta`` (NaN where not applicable); ``noise_model``
+(``ccd``/``gaussian``/``none``), ``noise_sigma`` (ADU), ``sky_level`` (ADU), ``gain`` (e-/ADU),
+``read_noise`` (e-) — NaN where not applicable — and ``background_sigma`` (ADU, the noise standard
+deviation of an empty pixel).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..distributions import Domain
+from ..schema import OneOf, Param, Section
+from .noise import background_sigma, ccd_noise, gaussian_noise, no_noise
+from .psf import PSF
+
+_PX = Domain("float", low=0.0, low_open=True, high=1e5)
+_BETA = Domain("float", low=1.0, low_open=True, high=100.0)
+
+NOISE_SCHEMA = OneOf(
+    {
+        "gaussian": Section(
+            {"sigma": Param(Domain("float", low=0.0, high=1e12), 1.0, "ADU", "noise std")}
+        ),
+        "ccd": Section(
+            {
+                "sky_level": Param(
+                    Domain("float", low=0.0, high=1e12),
+                    100.0,
+                    "ADU",
+                    "sky background per pixel (adds shot noise; subtracted from the image)",
+                ),
+                "gain": Param(
+                    Domain("float", low=0.0, low_open=True, high=1e6), 2.0, "e-/ADU", "e- per ADU"
+                ),
+                "read_noise": Param(
+                    Domain("float", low=0.0, high=1e6), 5.0, "e-", "read-noise std (electrons)"
+                ),
+            }
+        ),
+    },
+    default="none",
+    doc="noise model (GalSim CCDNoise convention for ccd)",
+)
+
+
+def psf_schema(default_fwhm: float) -> OneOf:
+    """The ``psf`` section: ``none``, ``{moffat: {fwhm, beta}}`` or ``{gaussian: {fwhm}}``."""
+    fwhm = Param(_PX, default_fwhm, "px", "PSF FWHM")
+    return OneOf(
+        {
+            "moffat": Section({"fwhm": fwhm, "beta": Param(_BETA, 4.765, "", "Moffat index")}),
+            "gaussian": Section({"fwhm": fwhm}),
+        },
+        default="none",
+        doc="point-spread function (one per image)",
+    )
+
+
+IMAGING_FEATURES = {
+    "psf_kind": "string",
+    "psf_fwhm": "float64",
+    "psf_beta": "float64",
+    "noise_model": "string",
+    "noise_sigma": "float64",
+    "sky_level": "float64",
+    "gain": "float64",
+    "read_noise": "float64",
+    "background_sigma": "float64",
+}
+
+
+def psf_from_params(kind: str, fwhm: float, beta: float) -> PSF | None:
+    """The PSF a row describes (the one place generation and re-rendering build it)."""
+    if kind == "none":
+        return None
+    if kind == "gaussian":
+        return PSF(fwhm=float(fwhm), kind="gaussian")
+    return PSF(fwhm=float(fwhm), kind="moffat", beta=float(beta))
+
+
+def sample_psf(spec: tuple[str, dict[str, Any]] | None, rng: np.random.Generator) -> PSF | None:
+    """Draw an image's PSF from the scene stream (FWHM, then beta for Moffat)."""
+    if spec is None:
+        return None
+    kind, params = spec
+    fwhm = float(params["fwhm"].sample(rng))
+    beta = float(params["beta"].sample(rng)) if kind == "moffat" else math.nan
+    return psf_from_params(kind, fwhm, beta)
+
+
+def psf_columns(psf: PSF | None) -> dict[str, Any]:
+    """``psf_kind``, ``psf_fwhm``, ``psf_beta`` of a row."""
+    return {
+        "psf_kind": "none" if psf is None else psf.kind,
+        "psf_fwhm": math.nan if psf is None else float(psf.fwhm),
+        "psf_beta": float(psf.beta) if psf is not None and psf.kind == "moffat" else math.nan,
+    }
+
+
+@dataclass(frozen=True)
+class Noisy:
+    """A noisy image, its per-pixel variance (ADU²) and the noise columns of its row."""
+
+    image: np.ndarray
+    variance: np.ndarray
+    columns: dict[str, Any]
+
+    @property
+    def background_sigma(self) -> float:
+        return float(self.columns["background_sigma"])
+
+
+def apply_noise(
+    spec: tuple[str, dict[str, Any]] | None, clean: np.ndarray, rng: np.random.Generator
+) -> Noisy:
+    """Draw the noise parameters, then the noise field, from ``rng`` (the noise stream)."""
+    columns: dict[str, Any] = dict.fromkeys(
+        ("noise_sigma", "sky_level", "gain", "read_noise"), math.nan
+    )
+    if spec is None:
+        image, variance = no_noise(clean)
+        return Noisy(image, variance, {**columns, "noise_model": "none", "background_sigma": 0.0})
+    model, dists = spec
+    drawn = {key: float(dist.sample(rng)) for key, dist in dists.items()}
+    if model == "gaussian":
+        columns["noise_sigma"] = drawn["sigma"]
+        image, variance = gaussian_noise(clean, rng=rng, sigma=drawn["sigma"])
+        sigma = drawn["sigma"]
+    else:
+        columns.update(drawn)
+        image, variance = ccd_noise(clean, rng=rng, **drawn)
+        sigma = background_sigma(**drawn)
+    return Noisy(image, variance, {**columns, "noise_model": model, "background_sigma": sigma})
