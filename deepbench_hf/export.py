@@ -228,6 +228,14 @@ class Scaling:
         return values.astype(dtype)
 
 
+def is_label_map(name: str, dtype: Any) -> bool:
+    """Integer planes that are not images (``segmentation``, ``arc_mask``): stored unscaled.
+
+    Float planes (``variance``, ``lensed_source``) are scaled like images.
+    """
+    return not name.startswith("image") and np.dtype(dtype).kind in "iub"
+
+
 def decode_image(path: str | Path, scaling: dict[str, Any], dtype: Any = np.float32) -> np.ndarray:
     """Read one exported PNG/JPEG back to values with the scaling stored in ``manifest.json``."""
     from PIL import Image
@@ -244,7 +252,7 @@ def _scalings(
     scalings: dict[str, Scaling] = {}
     for name, feature in arrays.items():
         dtype = np.dtype(feature.dtype)
-        label_map = not name.startswith("image")
+        label_map = is_label_map(name, dtype)
         if label_map or (fmt == "png" and dtype.kind in "iu" and dtype.itemsize >= 2):
             bits = 8 if dtype.itemsize == 1 else 16
             scalings[name] = Scaling(0.0, float(2**bits - 1), bits)
@@ -524,7 +532,7 @@ def _write_images(
 ) -> list[str]:
     from PIL import Image, PngImagePlugin
 
-    lossless = fmt == "png" or not name.startswith("image")
+    lossless = fmt == "png" or is_label_map(name, values.dtype)
     suffix = ".png" if lossless else ".jpg"
     target = state.folder / name
     target.mkdir(exist_ok=True)

@@ -224,3 +224,24 @@ def test_rows_without_images_say_so(built_dir, tmp_path):
 def test_cli_choices_match_the_module():
     assert export_command.FORMATS == FORMATS
     assert export_command.CATALOGUE_FORMATS == CATALOGUE_FORMATS
+
+
+def test_float_planes_that_are_not_images_are_scaled_not_rounded(tmp_path):
+    from conftest import small_config
+
+    from deepbench_hf.export import is_label_map
+    from deepbench_hf.writer import build_config
+
+    assert is_label_map("segmentation", np.uint16) and is_label_map("arc_mask", np.uint8)
+    assert not is_label_map("variance", np.float32) and not is_label_map("image_clean", np.uint8)
+    folder = tmp_path / "ds"
+    build_config(small_config("sky-medium"), folder, progress=False)
+    manifest = export(folder, "sky-medium", "png", tmp_path / "png", splits=["test"])
+    scaling = manifest["scaling"]["variance"]
+    assert scaling["bits"] == 16 and scaling["hi"] > scaling["lo"] > 0
+    stored = pq.read_table(sorted((folder / "sky-medium").glob("test-*.parquet"))[0])
+    variance = np.stack([np.asarray(v, dtype=np.float64) for v in stored["variance"].to_pylist()])
+    files = sorted((tmp_path / "png" / "test" / "variance").iterdir())
+    back = np.stack([decode_image(f, scaling) for f in files]).astype(np.float64)
+    step = (scaling["hi"] - scaling["lo"]) / 65535
+    assert np.abs(back - variance).max() <= 0.5 * step + 1e-6 * scaling["hi"]
