@@ -65,6 +65,7 @@ from _deepbench_shapes_worker import (  # noqa: E402
     time_case,
 )
 from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
+from _machine import cpu_model, load_average  # noqa: E402
 
 from deepbench_hf.gaussian import standard_normal_f32  # noqa: E402
 from deepbench_hf.shapes import render  # noqa: E402
@@ -78,25 +79,6 @@ BUILD_CONFIGS = ("shapes-easy", "shapes-hard")
 # --------------------------------------------------------------------------------------------
 # machine facts
 # --------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The first three fields of /proc/loadavg (``n/a`` elsewhere)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
 def header(argv: Sequence[str]) -> list[str]:
     """Machine facts, versions, timestamp and command."""
     import datasets

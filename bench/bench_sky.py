@@ -75,6 +75,7 @@ from _deepbench_sky_worker import (  # noqa: E402
     sample_items,
 )
 from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
+from _machine import cpu_model, load_average  # noqa: E402
 
 from deepbench_hf.sky.noise import ccd_noise  # noqa: E402
 from deepbench_hf.sky.psf import PSF  # noqa: E402
@@ -90,25 +91,6 @@ VARIANTS = ("poisson", "normal", "clean")
 # --------------------------------------------------------------------------------------------
 # machine facts
 # --------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The first three fields of /proc/loadavg (``n/a`` elsewhere)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
 def header(argv: Sequence[str]) -> list[str]:
     """Machine facts, versions, timestamp and command."""
     import scipy
