@@ -55,6 +55,20 @@ def get_kind(name: str) -> Kind:
     return module.KIND
 
 
+SEED_FEATURES = {"index": "int64", "seed": "int64", "noise_seed": "int64"}
+
+
+def seed_columns(example: Example) -> dict[str, int]:
+    """The columns that let a row be regenerated alone: ``index``, ``seed``, ``noise_seed``."""
+    return {"index": example.index, "seed": example.seed, "noise_seed": example.noise_seed}
+
+
+def image_size(config: BuildConfig) -> tuple[int, int]:
+    """``(height, width)`` in pixels from a config's ``image_size`` section."""
+    size = config.params["image_size"]
+    return size["height"], size["width"]
+
+
 def _sorted_feature(feature: Any) -> Any:
     import datasets
 

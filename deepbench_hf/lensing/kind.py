@@ -57,6 +57,7 @@ import numpy as np
 from ..config import BuildConfig
 from ..distributions import Constant, Domain
 from ..errors import ConfigError
+from ..kinds import SEED_FEATURES, image_size, seed_columns
 from ..schema import OneOf, Param, Section, Setting, size_field
 from ..seeding import Example
 from ..sky.imaging import (
@@ -603,7 +604,7 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
     :func:`deepbench_hf.regenerate_row` or ``datasets.load_dataset`` (python or numpy format:
     only float64 scalar columns are read, which both formats keep exact).
     """
-    shape = _size(config) if config is not None else tuple(np.shape(row["image"]))
+    shape = image_size(config) if config is not None else tuple(np.shape(row["image"]))
     rendered = render_components(
         scene_from_row(row),
         shape=shape,  # type: ignore[arg-type]
@@ -685,7 +686,7 @@ class LensingKind:
         return list(CLASS_NAMES) if config.params["label"] == "lens" else None
 
     def features(self, config: BuildConfig) -> datasets.Features:
-        h, w = _size(config)
+        h, w = image_size(config)
         columns: dict[str, Any] = {
             "image": datasets.Array2D((h, w), "float32"),
             "image_clean": datasets.Array2D((h, w), "float32"),
@@ -706,14 +707,12 @@ class LensingKind:
             n_stars=datasets.Value("int32"),
             **{name: datasets.Value(dtype) for name, dtype in IMAGING_FEATURES.items()},
             oversample=datasets.Value("int32"),
-            index=datasets.Value("int64"),
-            seed=datasets.Value("int64"),
-            noise_seed=datasets.Value("int64"),
+            **{name: datasets.Value(dtype) for name, dtype in SEED_FEATURES.items()},
         )
         return datasets.Features(columns)
 
     def generate(self, config: BuildConfig, example: Example) -> dict[str, Any]:
-        h, w = _size(config)
+        h, w = image_size(config)
         p = config.params
         hint = None if example.label_hint is None else CLASS_NAMES[example.label_hint] == "lens"
         scene = sample_scene(p, example.scene_rng(), h, w, lens_hint=hint)
@@ -787,16 +786,9 @@ class LensingKind:
             stars=[dict(zip(_STAR_FIELDS, s, strict=True)) for s in scene.stars],
             n_stars=len(scene.stars),
             oversample=p["oversample"],
-            index=example.index,
-            seed=example.seed,
-            noise_seed=example.noise_seed,
+            **seed_columns(example),
         )
         return row
-
-
-def _size(config: BuildConfig) -> tuple[int, int]:
-    size = config.params["image_size"]
-    return size["height"], size["width"]
 
 
 KIND = LensingKind()

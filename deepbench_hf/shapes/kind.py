@@ -17,6 +17,7 @@ from ..config import BuildConfig
 from ..distributions import Choice, Constant, Domain, RandInt, cumulative_probabilities, pick
 from ..errors import ConfigError
 from ..gaussian import standard_normal_f32
+from ..kinds import SEED_FEATURES, image_size, seed_columns
 from ..schema import OneOf, Param, Section, Setting, Weights, size_field
 from ..seeding import Example
 from .render import SHAPE_FIELDS, SHAPE_KINDS, STROKE_KINDS, Shape, render_scene
@@ -199,7 +200,7 @@ class ShapesKind:
         return None
 
     def features(self, config: BuildConfig) -> datasets.Features:
-        h, w = _size(config)
+        h, w = image_size(config)
         obj = {"kind": datasets.Value("string")}
         for name in SHAPE_FIELDS[1:]:
             dtype = {"filled": "bool", "n_vertices": "int32"}.get(name, "float64")
@@ -220,14 +221,12 @@ class ShapesKind:
             columns["label"] = datasets.ClassLabel(names=names)
         columns.update(
             noise_sigma=datasets.Value("float32"),
-            index=datasets.Value("int64"),
-            seed=datasets.Value("int64"),
-            noise_seed=datasets.Value("int64"),
+            **{name: datasets.Value(dtype) for name, dtype in SEED_FEATURES.items()},
         )
         return datasets.Features(columns)
 
     def generate(self, config: BuildConfig, example: Example) -> dict[str, Any]:
-        h, w = _size(config)
+        h, w = image_size(config)
         names = self.class_names(config)
         label = config.params["label"]
         hint = None if example.label_hint is None else names[example.label_hint]
@@ -270,15 +269,8 @@ class ShapesKind:
         if names is not None:
             value = shapes[0].kind if label == "kind" else str(len(shapes))
             row["label"] = names.index(value)
-        row.update(
-            noise_sigma=sigma, index=example.index, seed=example.seed, noise_seed=example.noise_seed
-        )
+        row.update(noise_sigma=sigma, **seed_columns(example))
         return row
-
-
-def _size(config: BuildConfig) -> tuple[int, int]:
-    size = config.params["image_size"]
-    return size["height"], size["width"]
 
 
 def _count_support(config: BuildConfig) -> tuple[int, ...]:

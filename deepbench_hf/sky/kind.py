@@ -30,6 +30,7 @@ import numpy as np
 from ..config import BuildConfig
 from ..distributions import Constant, Domain, cumulative_probabilities, pick
 from ..errors import ConfigError
+from ..kinds import SEED_FEATURES, image_size, seed_columns
 from ..schema import Param, Section, Setting, Weights, size_field
 from ..seeding import Example
 from .imaging import (
@@ -339,7 +340,7 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
     numpy format).
     """
     if config is not None:
-        shape = _size(config)
+        shape = image_size(config)
     else:
         shape = np.shape(row["image"])
     return render_image(shape=shape, objects=objects_from_row(row), psf=psf_from_row(row))
@@ -401,7 +402,7 @@ class SkyKind:
         return None
 
     def features(self, config: BuildConfig) -> datasets.Features:
-        h, w = _size(config)
+        h, w = image_size(config)
         obj: dict[str, Any] = {"kind": datasets.Value("string")}
         for name in OBJECT_FLOAT_FIELDS:
             obj[name] = datasets.Value("float64")
@@ -426,14 +427,12 @@ class SkyKind:
         columns.update(
             **{name: datasets.Value(dtype) for name, dtype in IMAGING_FEATURES.items()},
             segmentation_threshold=datasets.Value("float64"),
-            index=datasets.Value("int64"),
-            seed=datasets.Value("int64"),
-            noise_seed=datasets.Value("int64"),
+            **{name: datasets.Value(dtype) for name, dtype in SEED_FEATURES.items()},
         )
         return datasets.Features(columns)
 
     def generate(self, config: BuildConfig, example: Example) -> dict[str, Any]:
-        h, w = _size(config)
+        h, w = image_size(config)
         names = self.class_names(config)
         hint = None if example.label_hint is None else names[example.label_hint]
         scene_rng = example.scene_rng()
@@ -462,16 +461,9 @@ class SkyKind:
             **psf_columns(psf),
             **noisy.columns,
             segmentation_threshold=float(threshold),
-            index=example.index,
-            seed=example.seed,
-            noise_seed=example.noise_seed,
+            **seed_columns(example),
         )
         return row
-
-
-def _size(config: BuildConfig) -> tuple[int, int]:
-    size = config.params["image_size"]
-    return size["height"], size["width"]
 
 
 KIND = SkyKind()
