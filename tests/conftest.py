@@ -48,3 +48,14 @@ def same_rows(a, b) -> bool:
 
     # Parquet names list children "element" where Arrow says "item": align the schemas first.
     return blob(a) == blob(b.cast(a.schema.remove_metadata()))
+
+
+def digests(folder: Path, pattern: str = "*.parquet") -> dict[str, str]:
+    """SHA-256 of every file matching ``pattern`` below ``folder``, by relative path."""
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob(pattern))
+        if p.is_file()
+    }

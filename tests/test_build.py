@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, read_split, same_rows, small_config
+from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf import BuildError, regenerate_row
 from deepbench_hf.kinds import features_for
 from deepbench_hf.writer import build_config, staging_root
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.parquet"))
-    }
 
 
 def test_hub_layout(built_dir):

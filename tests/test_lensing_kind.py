@@ -3,14 +3,13 @@ determinism, config errors."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, read_split, small_config
+from conftest import SMALL, digests, read_split, small_config
 
 from deepbench_hf import ConfigError, load_config, regenerate_row
 from deepbench_hf.kinds import features_for
@@ -35,13 +34,6 @@ def lensing_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def loaded(lensing_dir: Path) -> dict[str, datasets.DatasetDict]:
     cache = str(lensing_dir.parent / "cache")
     return {name: datasets.load_dataset(str(lensing_dir), name, cache_dir=cache) for name in NAMES}
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.parquet"))
-    }
 
 
 def lens_kwargs(row) -> dict[str, float]:

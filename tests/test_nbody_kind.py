@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, read_split, same_rows, small_config
+from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf import ConfigError, generate_rows, load_config, regenerate_row
 from deepbench_hf.arrow import rows_to_table
@@ -46,13 +45,6 @@ def nbody_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build_config(small_config(name, shard_size=shard_size), out, num_proc=1, progress=False)
     build_config(variable_config(), out, num_proc=1, progress=False)
     return out
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.parquet"))
-    }
 
 
 def load(nbody_dir: Path, name: str, monkeypatch) -> datasets.DatasetDict:

@@ -7,7 +7,6 @@ a fresh ``HF_HOME`` and a throwaway token.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ import datasets
 import fakehub
 import pyarrow as pa
 import pytest
-from conftest import SMALL, read_split, same_rows, small_config
+from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf.kinds import features_for
 from deepbench_hf.publish import PublishError, push
@@ -65,14 +64,6 @@ def deepbench(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Complete
     )
 
 
-def digests(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def remote_files(hub, repo_id: str, revision: str = "main") -> dict[str, bytes]:
     repo = hub.state.repos[("datasets", repo_id)]
     return {path: entry.data for path, entry in repo.resolve(revision).files.items()}
@@ -105,13 +96,13 @@ LOAD = textwrap.dedent(
 
 
 def test_push_then_load_dataset_gives_the_local_rows(built_dir, hub, tmp_path):
-    before = digests(built_dir)
+    before = digests(built_dir, "*")
     env = hub_env(tmp_path / "home-push", hub.url)
     result = deepbench(env, "push", str(built_dir), "org/deepbench", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("pushed shapes-easy, shapes-hard to org/deepbench@main")
     assert TOKEN not in result.stdout + result.stderr
-    assert digests(built_dir) == before
+    assert digests(built_dir, "*") == before
     assert not any(TOKEN.encode() in data for data in local_files(built_dir).values())
     remote = remote_files(hub, "org/deepbench")
     assert {p: d for p, d in remote.items() if p != ".gitattributes"} == local_files(built_dir)
@@ -184,7 +175,7 @@ def _free_port() -> int:
 def test_failed_push_is_one_line_and_leaves_the_folder_intact(built_dir, hub, tmp_path, failure):
     folder = tmp_path / "deepbench"
     shutil.copytree(built_dir, folder)
-    before = digests(folder)
+    before = digests(folder, "*")
     endpoint, token = hub.url, TOKEN
     if failure == "unreachable":
         endpoint = f"http://127.0.0.1:{_free_port()}"
@@ -206,7 +197,7 @@ def test_failed_push_is_one_line_and_leaves_the_folder_intact(built_dir, hub, tm
     assert f"the local folder {folder} is unchanged" in lines[0]
     assert "rerun the same command" in lines[0]
     assert TOKEN not in result.stderr and token not in result.stderr
-    assert digests(folder) == before
+    assert digests(folder, "*") == before
     hint = {
         "server-error": "500",
         "unreachable": "check the network and HF_ENDPOINT",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, read_split, small_config
+from conftest import SMALL, digests, read_split, small_config
 
 from deepbench_hf import ConfigError, load_config, regenerate_row
 from deepbench_hf.kinds import features_for
@@ -32,13 +31,6 @@ def loaded(sky_dir: Path) -> dict[str, datasets.DatasetDict]:
     """``load_dataset(folder, name)`` of each config."""
     cache = str(sky_dir.parent / "cache")
     return {name: datasets.load_dataset(str(sky_dir), name, cache_dir=cache) for name in NAMES}
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.parquet"))
-    }
 
 
 @pytest.mark.parametrize("name", NAMES)
