@@ -6,6 +6,7 @@ same rows, and :func:`regenerate_row` rebuilds any single row from its coordinat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +21,14 @@ def make_example(config: BuildConfig, split: str, index: int) -> Example:
     hint = None
     if config.balanced:
         n_classes = len(get_kind(config.kind).class_names(config) or ())
-        block = index // n_classes
-        block_seed = example_seed(config.seed, config.name, f"{split}/balance", block)
+        block_seed = _block_seed(config.seed, config.name, split, index // n_classes)
         hint = balanced_label(block_seed, n_classes, index)
     return Example(split=split, index=index, seed=seed, label_hint=hint)
+
+
+@functools.lru_cache(maxsize=256)
+def _block_seed(master_seed: int, config_name: str, split: str, block: int) -> int:
+    return example_seed(master_seed, config_name, f"{split}/balance", block)
 
 
 BATCH_SIZE = 256

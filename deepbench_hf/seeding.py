@@ -17,6 +17,7 @@ settings draw the same scenes.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field
 
@@ -85,5 +86,10 @@ def balanced_label(seed_of_block: int, n_classes: int, index: int) -> int:
     ``seed_of_block`` must be derived from the block number (``index // n_classes``); the order
     inside a block is a random permutation, so classes do not cycle in a fixed pattern.
     """
-    permutation = np.random.default_rng(seed_of_block).permutation(n_classes)
-    return int(permutation[index % n_classes])
+    return _block_permutation(seed_of_block, n_classes)[index % n_classes]
+
+
+@functools.lru_cache(maxsize=256)
+def _block_permutation(seed_of_block: int, n_classes: int) -> tuple[int, ...]:
+    # Consecutive examples share a block: draw its permutation once.
+    return tuple(int(k) for k in np.random.default_rng(seed_of_block).permutation(n_classes))
