@@ -41,7 +41,9 @@ class DeepBenchConfig(datasets.BuilderConfig):
     def from_build_config(cls, build: BuildConfig) -> DeepBenchConfig:
         return cls(
             name=build.name,
-            version=datasets.Version(build.version),
+            version=datasets.Version(
+                build.version, description=build.release_notes.get(build.version)
+            ),
             description=build.description,
             build=build,
         )

@@ -38,6 +38,7 @@ from .columns import ColumnDoc, columns_for, feature_at, feature_columns, featur
 from .config import BuildConfig
 from .distributions import is_distribution_spec
 from .kinds import features_for, get_kind
+from .schema import semver_key
 
 # The subset of the Hub's task categories and task ids (huggingface.js ``PIPELINE_DATA``) that
 # cards may declare. Anything else is never written.
@@ -96,7 +97,16 @@ DIFFICULTY_KNOBS = {
     "shapes": ["label", "objects.count", "objects.x_frac", "objects.filled", "noise"],
 }
 # Fields that are not part of a config's difficulty (sizes, names, bookkeeping).
-_NOT_KNOBS = {"name", "description", "splits", "shard_size", "row_group_size", "version", "seed"}
+_NOT_KNOBS = {
+    "name",
+    "description",
+    "splits",
+    "shard_size",
+    "row_group_size",
+    "version",
+    "release_notes",
+    "seed",
+}
 _LADDER = {"tiny": 0, "easy": 1, "medium": 2, "hard": 3, "expert": 4}
 README_TEMPLATE = "README.md.jinja"
 
@@ -380,6 +390,18 @@ def _knob_paths(kind: str, names: list[str], records: dict[str, dict[str, Any]])
     return paths[:5]
 
 
+def release_notes(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """A record's release notes as ``(version, note)``, newest first, each note on one line.
+
+    Read from the resolved config (records written before release notes existed have none).
+    """
+    notes = record.get("resolved_config", {}).get("release_notes") or {}
+    newest_first = sorted(
+        notes.items(), key=lambda item: semver_key(item[0]) or (-1,), reverse=True
+    )
+    return [(version, " ".join(str(note).split())) for version, note in newest_first]
+
+
 def _kind_or_none(kind: str) -> Any:
     try:
         return get_kind(kind)
@@ -451,6 +473,7 @@ def card_context(
                     if (previews is None or name in previews)
                     else None,
                     "record": record,
+                    "release_notes": release_notes(record),
                     "resolved_yaml": yaml.safe_dump(resolved, sort_keys=False).rstrip(),
                     "shards": [
                         shard for _, split in ordered_splits(record) for shard in split["shards"]
@@ -600,6 +623,7 @@ __all__ = [
     "config_tasks",
     "ladder",
     "ordered_splits",
+    "release_notes",
     "render_card",
     "size_category",
     "software_versions",

@@ -4,7 +4,8 @@ A config file is a YAML mapping. The keys every kind shares::
 
     description: what the config is for (one line first, more lines allowed)
     kind: shapes            # shapes | sky | lensing | nbody
-    version: 1.0.0          # bumped (MAJOR) whenever the data for a given seed change
+    version: 1.0.0          # semver; bumped (MAJOR) whenever the data for a given seed change
+    release_notes: {"1.0.0": Initial release.}   # optional: this config's own history
     extends: shapes-easy    # optional: a named config or a path relative to this file
     seed: 20261127          # master seed (integer >= 0)
     splits: {train: 8000, validation: 1000, test: 1000}
@@ -14,6 +15,11 @@ A config file is a YAML mapping. The keys every kind shares::
 Everything else is declared by the kind's schema. ``extends`` deep-merges this file over its parent;
 a distribution mapping (``{uniform: [..]}``) replaces rather than merges. Overrides
 (``--set objects.count=3``) are applied last and parsed as YAML values.
+
+``release_notes`` (TFDS ``RELEASE_NOTES``) maps semver versions to one-paragraph notes. They are a
+config's own history, so ``extends`` does not inherit them; a config that declares any must have a
+note for its ``version`` and none for a later one. They document the data without changing it:
+:attr:`BuildConfig.config_hash` leaves them out.
 """
 
 from __future__ import annotations
@@ -33,15 +39,20 @@ import yaml
 from .distributions import Domain, is_distribution_spec
 from .errors import ConfigError
 from .kinds import KIND_NAMES, get_kind
-from .schema import OneOf, Section, Setting
+from .schema import OneOf, ReleaseNotes, Section, SemVer, Setting, semver_key
 
 SPLIT_NAMES = ("train", "validation", "test")
+# Top-level keys that document a config without affecting its data: not part of the config hash.
+UNHASHED_KEYS = frozenset({"release_notes"})
+# Top-level keys describing one named config only: a file that ``extends`` it starts without them.
+NOT_INHERITED_KEYS = ("release_notes",)
 
 COMMON_SCHEMA = {
     "name": Setting(Domain("str"), None, doc="config name (defaults to the file name)"),
     "description": Setting(Domain("str"), "", doc="what the config is for"),
     "kind": Setting(Domain("str", values=KIND_NAMES), None, doc="dataset kind"),
-    "version": Setting(Domain("str"), "1.0.0", doc="data version (semver)"),
+    "version": SemVer("1.0.0", doc="data version (semver MAJOR.MINOR.PATCH)"),
+    "release_notes": ReleaseNotes(doc="version -> one-paragraph note; not inherited by extends"),
     "seed": Setting(Domain("int", low=0, high=2**63 - 1), 0, doc="master seed"),
     "splits": Section(
         {s: Setting(Domain("int", low=0, high=10**9), 0, doc=f"{s} examples") for s in SPLIT_NAMES},
@@ -91,7 +102,10 @@ class BuildConfig:
         The kind's parsed fields (distributions and settings), as the kind's schema returns them.
     resolved
         The canonical YAML-able form of the whole config after ``extends`` and overrides; the
-        dataset card records it and :attr:`config_hash` hashes it.
+        dataset card records it and :attr:`config_hash` hashes it (all but :data:`UNHASHED_KEYS`).
+    release_notes
+        The config's own release notes, version -> note, newest first (empty when it declares
+        none; never inherited through ``extends``).
     source
         Where the config came from (a builtin name or a file path), for messages.
     """
@@ -107,12 +121,18 @@ class BuildConfig:
     balanced: bool
     params: dict[str, Any] = field(repr=False)
     resolved: dict[str, Any] = field(repr=False)
+    release_notes: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = ""
 
     @property
     def config_hash(self) -> str:
-        """SHA-256 of the canonical JSON of :attr:`resolved` (identifies the data exactly)."""
-        text = json.dumps(self.resolved, sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the canonical JSON of :attr:`resolved` (identifies the data exactly).
+
+        Keys in :data:`UNHASHED_KEYS` (documentation such as ``release_notes``) are left out, so
+        editing them changes neither the hash nor any shard.
+        """
+        hashed = {k: v for k, v in self.resolved.items() if k not in UNHASHED_KEYS}
+        text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
@@ -157,6 +177,13 @@ class _Layers:
                     raw[key] = {latest: value[latest]}
             elif isinstance(spec, Section) and isinstance(value, dict):
                 self.resolve_one_ofs(spec, value, path)
+
+    def forget(self, key: str) -> None:
+        """Drop a top-level key set by the layers so far, with the origins of its paths."""
+        self.raw.pop(key, None)
+        for table in (self.origins, self.layer_of):
+            for path in [p for p in table if p == key or p.startswith(key + ".")]:
+                del table[path]
 
     def origin(self, path: str) -> str | None:
         while path:
@@ -248,6 +275,8 @@ def _load_layers(ref: str, relative_to: Path | None, layers: _Layers, seen: tupl
             raise ConfigError(source, "extends", f"expected a config name or path, got {parent!r}")
         _load_layers(parent, path.parent, layers, (*seen, key))
         layers.raw.pop("name", None)
+        for own in NOT_INHERITED_KEYS:
+            layers.forget(own)
     layers.merge(raw, source)
     if "name" not in raw:
         layers.raw["name"] = path.stem
@@ -317,6 +346,7 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
         schema = Section({**COMMON_SCHEMA, **kind.schema})
         layers.resolve_one_ofs(schema, raw)
         parsed, resolved = schema.parse(raw, root_source, "")
+        check_release_notes(parsed["version"], parsed["release_notes"], root_source)
         config = BuildConfig(
             name=parsed["name"],
             description=parsed["description"],
@@ -329,6 +359,7 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
             balanced=parsed["balanced"],
             params={k: parsed[k] for k in kind.schema},
             resolved=resolved,
+            release_notes=dict(parsed["release_notes"]),
             source=root_source,
         )
         kind.check(config)
@@ -344,6 +375,34 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
             f"{config.name!r} is not a valid config name (letters, digits, '-', '_', '.')",
         )
     return config
+
+
+def check_release_notes(version: str, notes: Mapping[str, str], source: str) -> None:
+    """Release notes (if any) must include ``version`` and nothing newer (semver, numerically).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``release_notes.<version>``; :func:`validate` re-attributes it to the layer that set
+        ``release_notes``.
+    """
+    if not notes:
+        return
+    current = semver_key(version)
+    for noted in notes:
+        if semver_key(noted) > current:
+            raise ConfigError(
+                source,
+                f"release_notes.{noted}",
+                f"newer than the config's version {version}; allowed: versions <= {version}",
+            )
+    if version not in notes:
+        raise ConfigError(
+            source,
+            f"release_notes.{version}",
+            f"missing: the config's version {version} needs a note (notes given for "
+            f"{', '.join(notes)})",
+        )
 
 
 def _valid_name(name: str) -> bool:

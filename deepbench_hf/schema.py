@@ -16,10 +16,13 @@ Field kinds:
 * :class:`OneOf` -- a mapping with exactly one key naming an option (``noise: {gaussian: {...}}``),
   or ``none``.
 * :class:`Weights` -- a mapping from allowed names to non-negative weights (e.g. object kinds).
+* :class:`SemVer` -- a ``MAJOR.MINOR.PATCH`` version string.
+* :class:`ReleaseNotes` -- a mapping from ``MAJOR.MINOR.PATCH`` versions to one-paragraph notes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +155,73 @@ class Weights:
         if sum(weights.values()) <= 0:
             raise ConfigError(source, path, "at least one weight must be > 0")
         return weights, dict(weights)
+
+
+_SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+SEMVER_FORMAT = 'a version MAJOR.MINOR.PATCH (e.g. "1.0.0")'
+
+
+def semver_key(version: Any) -> tuple[int, int, int] | None:
+    """``(MAJOR, MINOR, PATCH)`` of a semver string, for numeric comparison; ``None`` if not one.
+
+    Only plain ``MAJOR.MINOR.PATCH`` is accepted: non-negative integers without leading zeros, no
+    pre-release or build suffix.
+    """
+    match = _SEMVER.fullmatch(version) if isinstance(version, str) else None
+    if match is None:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+@dataclass(frozen=True)
+class SemVer:
+    """A version string ``MAJOR.MINOR.PATCH`` (see :func:`semver_key`)."""
+
+    default: str
+    doc: str = ""
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[str, str]:
+        if semver_key(raw) is None:
+            raise ConfigError(source, path, f"expected {SEMVER_FORMAT}, got {raw!r}")
+        return raw, raw
+
+
+@dataclass(frozen=True)
+class ReleaseNotes:
+    """A mapping from semver versions to one-paragraph notes (TFDS ``RELEASE_NOTES``).
+
+    Both trees hold the notes newest first. Keys that YAML reads as numbers (``1.0: ...``) are
+    rejected rather than converted, so a version is never silently rewritten.
+    """
+
+    default: Any = None
+    doc: str = ""
+
+    def parse(self, raw: Any, source: str, path: str) -> tuple[dict[str, str], dict[str, str]]:
+        if raw is None:
+            return {}, {}
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                source,
+                path,
+                f'expected a mapping version -> note, e.g. {{"1.0.0": "..."}}, got {raw!r}',
+            )
+        for version, note in raw.items():
+            self._check_note(version, note, source, _join(path, str(version)))
+        notes = dict(sorted(raw.items(), key=lambda item: semver_key(item[0]), reverse=True))
+        return notes, dict(notes)
+
+    @staticmethod
+    def _check_note(version: Any, note: Any, source: str, path: str) -> None:
+        if semver_key(version) is None:
+            raise ConfigError(
+                source, path, f"expected {SEMVER_FORMAT} as key (quoted in YAML), got {version!r}"
+            )
+        if not isinstance(note, str) or not note.strip():
+            raise ConfigError(source, path, f"expected a non-empty note (a string), got {note!r}")
+        if re.search(r"\n\s*\n", note.strip()):
+            raise ConfigError(source, path, "expected one paragraph, got a note with blank lines")
 
 
 def _join(path: str, key: str) -> str:

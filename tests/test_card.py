@@ -234,3 +234,48 @@ def test_config_without_images_gets_no_preview_link(built_dir):
     text = render_card({"shapes-easy": record}, "deepbench")
     assert "`shapes-easy`**: no image column, no preview." in text
     assert "preview.png" not in text
+
+
+def test_card_shows_each_configs_release_notes_next_to_its_version(built_dir, card):
+    records = dict(read_records(built_dir))
+    for name, record in records.items():
+        assert record["resolved_config"]["release_notes"] == {"1.0.0": "Initial release."}
+        start = card.text.index(f"<code>{name}</code>: versions")
+        section = card.text[start : card.text.index("</details>", start)]
+        version = section.index(f"Config version {record['version']}")
+        assert section.index("* **1.0.0**: Initial release.") > version
+        assert section.index("* **1.0.0**: Initial release.") < section.index("```yaml")
+
+
+def test_release_notes_are_listed_newest_first_and_stay_out_of_the_yaml_header(built_dir):
+    records = {name: json.loads(json.dumps(r)) for name, r in read_records(built_dir)}
+    plain = render_card(records, "deepbench")
+    record = records["shapes-hard"]
+    record["resolved_config"]["version"] = record["version"] = "10.0.0"
+    record["resolved_config"]["release_notes"] = {
+        "1.0.0": "Initial release.",
+        "10.0.0": "Numerically the newest.",
+        "2.0.0": "Two words\n  over two lines.",
+    }
+    text = render_card(records, "deepbench")
+    notes = re.findall(r"^\* \*\*(\d+\.\d+\.\d+)\*\*: (.*)$", text, re.M)
+    assert notes[-3:] == [
+        ("10.0.0", "Numerically the newest."),
+        ("2.0.0", "Two words over two lines."),
+        ("1.0.0", "Initial release."),
+    ]
+    assert DatasetCard(text).data.to_dict() == DatasetCard(plain).data.to_dict()
+    # Records written before release notes existed render without a notes list.
+    for r in records.values():
+        del r["resolved_config"]["release_notes"]
+    text = render_card(records, "deepbench")
+    assert "Release notes" not in text and "Config version 10.0.0" in text
+
+
+def test_release_notes_are_not_a_difficulty_knob_and_not_hashed():
+    easy = small_config("shapes-easy")
+    edited = small_config("shapes-easy", 'release_notes={"1.0.0": Reworded.}')
+    assert [p for p, _, _ in config_diff(easy.resolved, edited.resolved)] == []
+    a, b = build_record(easy, [], command=None), build_record(edited, [], command=None)
+    assert a["config_hash"] == b["config_hash"]
+    assert b["resolved_config"]["release_notes"] == {"1.0.0": "Reworded."}

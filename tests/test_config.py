@@ -199,3 +199,115 @@ def test_a_later_layer_switches_a_one_of_option(tmp_path):
         "extends: nbody\nn_dims: 2\ninitial: {kepler: {eccentricity: 0.3}}\n",
     )
     assert list(load_config(str(child)).resolved["initial"]) == ["kepler"]
+
+
+# ----------------------------------------------------------------------------- release notes
+
+
+def test_every_builtin_config_has_a_release_note_for_its_version():
+    for name in builtin_config_names():
+        config = load_config(name)
+        assert config.version in config.release_notes, name
+        assert config.release_notes[config.version].strip(), name
+        assert config.resolved["release_notes"] == config.release_notes
+
+
+def test_release_notes_are_newest_first_and_resolved(tmp_path):
+    path = write(
+        tmp_path,
+        "mine.yaml",
+        """
+        extends: shapes-easy
+        version: 10.0.0
+        release_notes:
+          "2.0.0": Two.
+          "10.0.0": Ten (numerically newer than 2.0.0).
+          "1.0.0": One.
+        """,
+    )
+    config = load_config(str(path))
+    assert list(config.release_notes) == ["10.0.0", "2.0.0", "1.0.0"]
+    assert config.resolved["release_notes"] == config.release_notes
+    again = write(tmp_path, "again.yaml", config.to_yaml())
+    assert load_config(str(again)).release_notes == config.release_notes
+
+
+def test_release_notes_are_not_inherited_through_extends(tmp_path):
+    write(tmp_path, "base.yaml", 'extends: shapes-easy\nrelease_notes: {"1.0.0": Base.}\n')
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 3\n")
+    assert load_config(str(child)).release_notes == {}
+    assert load_config(str(child)).resolved["release_notes"] == {}
+    # Without inherited notes, the child may bump its version freely ...
+    bumped = write(tmp_path, "bumped.yaml", "extends: base.yaml\nversion: 2.0.0\n")
+    assert load_config(str(bumped)).version == "2.0.0"
+    # ... and its own notes replace, rather than merge with, the parent's.
+    own = write(tmp_path, "own.yaml", 'extends: base.yaml\nrelease_notes: {"1.0.0": Own.}\n')
+    assert load_config(str(own)).release_notes == {"1.0.0": "Own."}
+    assert load_config("shapes-hard").release_notes == {"1.0.0": "Initial release."}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'version: 1.0.0\nrelease_notes: {"2.0.0": Later.}',
+            r"release_notes.2.0.0: newer than the config's version 1.0.0; allowed: versions <= 1",
+        ),
+        (
+            'version: 1.10.0\nrelease_notes: {"1.9.0": Older.}',
+            r"release_notes.1.10.0: missing: the config's version 1.10.0 needs a note",
+        ),
+        (
+            'version: 1.9.0\nrelease_notes: {"1.9.0": A., "1.10.0": Numerically newer.}',
+            r"release_notes.1.10.0: newer than the config's version 1.9.0",
+        ),
+        ("release_notes: {1.0: Float key.}", r"release_notes.1.0: expected a version MAJOR.MINOR"),
+        ('release_notes: {"v1.0.0": X.}', r"release_notes.v1.0.0: expected a version MAJOR"),
+        ('release_notes: {"1.0.0": ""}', r"release_notes.1.0.0: expected a non-empty note"),
+        ('release_notes: {"1.0.0": 3}', r"release_notes.1.0.0: expected a non-empty note"),
+        ('release_notes: {"1.0.0": "A.\\n\\nB."}', r"release_notes.1.0.0: expected one paragraph"),
+        ("release_notes: [1.0.0]", r"release_notes: expected a mapping version -> note"),
+        ("version: 1.0", r"version: expected a version MAJOR.MINOR.PATCH \(e.g. \"1.0.0\"\)"),
+        ("version: 1.0.0-rc1", r"version: expected a version MAJOR.MINOR.PATCH"),
+        ("version: 01.0.0", r"version: expected a version MAJOR.MINOR.PATCH"),
+    ],
+)
+def test_bad_release_notes_and_versions_give_one_line_errors(tmp_path, text, message):
+    path = write(tmp_path, "bad.yaml", f"extends: shapes-easy\n{text}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(str(path))
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(str(path)), line
+
+
+def test_release_note_errors_name_the_layer_that_set_them(tmp_path):
+    write(tmp_path, "base.yaml", 'extends: shapes-easy\nrelease_notes: {"1.0.0": Base.}\n')
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nrelease_notes: {1.0.0: Own.}\n")
+    with pytest.raises(ConfigError, match=r"^--set: version: expected a version"):
+        load_config(str(child), ["version=2"])
+    with pytest.raises(ConfigError, match=r"^.*child.yaml: release_notes.1.1.0: missing"):
+        load_config(str(child), ["version=1.1.0"])
+    with pytest.raises(ConfigError, match=r"^--set: release_notes.2.0.0: newer than"):
+        load_config(str(child), ['release_notes={"2.0.0": Later.}'])
+
+
+def test_release_notes_change_neither_the_config_hash_nor_the_data():
+    import pickle
+
+    from deepbench_hf import regenerate_row
+
+    base = load_config("shapes-hard")
+    edited = load_config(
+        "shapes-hard", ['release_notes={"1.0.0": Reworded., "0.1.0": An earlier note.}']
+    )
+    assert edited.release_notes != base.release_notes
+    assert edited.resolved != base.resolved
+    assert edited.config_hash == base.config_hash
+    for split, index in [("train", 0), ("test", 7)]:
+        a, b = regenerate_row(base, split, index), regenerate_row(edited, split, index)
+        assert a.keys() == b.keys()
+        for key in a:  # pickles compare arrays (and NaNs) bit for bit
+            assert pickle.dumps(a[key]) == pickle.dumps(b[key]), key
+    # Anything else in the resolved config still changes the hash.
+    assert load_config("shapes-hard", ["seed=1"]).config_hash != base.config_hash
