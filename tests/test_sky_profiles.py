@@ -11,6 +11,7 @@ from astropy.modeling.functional_models import Moffat2D, Sersic2D
 from scipy import integrate, special
 
 from deepbench_hf.sky import profiles as P
+from deepbench_hf.sky import stamps as S
 
 BIG = (-(10**6), 10**6, -(10**6), 10**6)  # bounds that never clip
 
@@ -87,7 +88,7 @@ def test_moffat_radius_inverts_enclosed() -> None:
         assert total == pytest.approx(1.0, rel=1e-8)
 
 
-def _sum(stamp: P.Stamp) -> float:
+def _sum(stamp: S.Stamp) -> float:
     return float(stamp.data.sum(dtype=np.float64))
 
 
@@ -95,7 +96,7 @@ def _sum(stamp: P.Stamp) -> float:
 @pytest.mark.parametrize("q", [1.0, 0.5, 0.25])
 def test_sersic_stamp_flux(n: float, q: float) -> None:
     r_eff = 1.5 if n >= 4 else 3.0
-    st = P.draw_elliptical(
+    st = S.draw_elliptical(
         flux=1000.0, x0=0.37, y0=-0.21, r_eff=r_eff, n=n, q=q, angle=0.7, bounds=BIG
     )
     # The stamp holds >= 99.9 % of the light; integration errors are ~1e-4.
@@ -105,7 +106,7 @@ def test_sersic_stamp_flux(n: float, q: float) -> None:
 @pytest.mark.parametrize("r_eff", [0.3, 0.7, 8.0])
 def test_sersic_stamp_flux_extreme_sizes(r_eff: float) -> None:
     for n in (0.5, 4.0):
-        st = P.draw_elliptical(
+        st = S.draw_elliptical(
             flux=50.0, x0=3.5, y0=2.25, r_eff=r_eff, n=n, q=0.4, angle=1.0, bounds=BIG
         )
         assert 0.9985 < _sum(st) / 50.0 < 1.0005
@@ -113,14 +114,14 @@ def test_sersic_stamp_flux_extreme_sizes(r_eff: float) -> None:
 
 @pytest.mark.parametrize("fwhm, beta", [(0.8, 4.765), (2.0, 2.0), (3.5, 3.0)])
 def test_moffat_stamp_flux(fwhm: float, beta: float) -> None:
-    st = P.draw_star(flux=1000.0, x0=10.4, y0=-3.7, fwhm=fwhm, beta=beta, bounds=BIG)
+    st = S.draw_star(flux=1000.0, x0=10.4, y0=-3.7, fwhm=fwhm, beta=beta, bounds=BIG)
     assert 0.9985 < _sum(st) / 1000.0 < 1.0005
 
 
 def test_gaussian_sersic_pixels_match_erf() -> None:
     """n = 0.5 is a Gaussian: its pixel integrals are products of erf differences."""
     for r_eff, q in [(0.5, 1.0), (1.0, 0.5), (3.0, 0.3)]:
-        st = P.draw_elliptical(
+        st = S.draw_elliptical(
             flux=1.0, x0=0.37, y0=-0.21, r_eff=r_eff, n=0.5, q=q, angle=0.0, bounds=BIG
         )
         sx = r_eff / math.sqrt(2 * P.sersic_bn(0.5))
@@ -148,7 +149,7 @@ def test_conical_peak_pixels_are_integrated(n: float) -> None:
     are sub-sampled even where the slope is small (the plain cell-average rule is off by ~3 %
     there), and agree with a 512 x 512 sub-sampled mean to 0.1 %."""
     params = dict(flux=1742.5, x0=38.81, y0=31.50, r_eff=5.84, n=n, q=0.43, angle=-0.08)
-    st = P.draw_elliptical(bounds=BIG, **params)
+    st = S.draw_elliptical(bounds=BIG, **params)
     for row in (30, 31, 32, 33):
         for col in (38, 39, 40):
             ref = _brute_pixel(row, col, **params)
@@ -158,7 +159,7 @@ def test_conical_peak_pixels_are_integrated(n: float) -> None:
 def test_stamps_agree_with_astropy_discretized() -> None:
     """Pixel integrals agree with astropy's oversampled discretisation where it converges."""
     x0, y0 = 20.3, 19.6
-    star = P.draw_star(flux=500.0, x0=x0, y0=y0, fwhm=4.0, beta=3.0, bounds=(0, 40, 0, 40))
+    star = S.draw_star(flux=500.0, x0=x0, y0=y0, fwhm=4.0, beta=3.0, bounds=(0, 40, 0, 40))
     gamma = float(P.moffat_gamma(4.0, 3.0))
     model = Moffat2D(500.0 * 2 / (np.pi * gamma**2), x0, y0, gamma, 3.0)
     ref = discretize_model(model, (0, 40), (0, 40), mode="oversample", factor=20)
@@ -166,7 +167,7 @@ def test_stamps_agree_with_astropy_discretized() -> None:
     full[star.slices] = star.data
     np.testing.assert_allclose(full, ref, rtol=2e-3, atol=1e-6 * ref.max())
 
-    gal = P.draw_elliptical(
+    gal = S.draw_elliptical(
         flux=500.0, x0=x0, y0=y0, r_eff=4.0, n=4.0, q=0.7, angle=0.5, bounds=(0, 40, 0, 40)
     )
     i_e = float(P.sersic_amplitude(flux=500.0, r_eff=4.0, n=4.0, q=0.7))
@@ -181,11 +182,11 @@ def test_stamps_agree_with_astropy_discretized() -> None:
 
 
 def test_stamp_clipping_and_empty() -> None:
-    st = P.draw_elliptical(
+    st = S.draw_elliptical(
         flux=100.0, x0=-2.0, y0=5.0, r_eff=3.0, n=1.0, q=1.0, angle=0.0, bounds=(0, 20, 0, 20)
     )
     assert st.col0 == 0 and st.row0 >= 0 and 0 < _sum(st) < 60
-    out = P.draw_star(flux=1.0, x0=-500.0, y0=5.0, fwhm=2.0, beta=3.0, bounds=(0, 20, 0, 20))
+    out = S.draw_star(flux=1.0, x0=-500.0, y0=5.0, fwhm=2.0, beta=3.0, bounds=(0, 20, 0, 20))
     assert out.empty
 
 
@@ -258,7 +259,7 @@ def test_spiral_arms_carry_zero_net_flux() -> None:
 
 def test_spiral_stamp_flux_and_pixel_integrals() -> None:
     kw = {**SPIRAL, "q": 0.6, "x0": 0.3, "y0": -0.4, "disc_scale": 4.0}
-    st = P.draw_spiral(bounds=BIG, **kw)
+    st = S.draw_spiral(bounds=BIG, **kw)
     assert 0.9985 < _sum(st) / SPIRAL["flux"] < 1.0005
     # Pixel integrals agree with a brute-force 8 x 8 sub-sampling of the point function
     # (away from the bulge's cusp, where brute force is the inaccurate one).
@@ -274,7 +275,7 @@ def test_spiral_stamp_flux_and_pixel_integrals() -> None:
 def test_cell_average_rule_matches_stencil(m: int) -> None:
     """The matrix form of the cell-average rule equals the explicit per-sub-cell sum of
     h^2 (P + L / 24) with the five-point Laplacian L."""
-    from deepbench_hf.sky.profiles import _cell_average
+    from deepbench_hf.sky.integrate import _cell_average
 
     box = (3, 8, -2, 4)  # 5 rows x 6 columns
 

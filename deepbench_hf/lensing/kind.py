@@ -29,7 +29,7 @@ Pipeline per example:
    source is ray-shot through the lens at ``oversample`` x ``oversample`` sub-pixels per pixel
    (:func:`~deepbench_hf.lensing.raytrace.lens_source`) -- or drawn unlensed on the same grid for
    a non-lens; the point-source images, lens light and stars (pixel-integrated,
-   :func:`~deepbench_hf.sky.profiles.draw_elliptical` / ``draw_star``) are added; the lensed source
+   :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
    and the rest are each convolved with the PSF, cropped to the frame and summed in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
    (:mod:`deepbench_hf.sky.noise`; the CCD image is sky-subtracted).
@@ -68,14 +68,9 @@ from ..sky.imaging import (
     psf_from_params,
     psf_schema,
 )
-from ..sky.profiles import (
-    draw_elliptical,
-    draw_star,
-    frame_bounds,
-    sersic_amplitude,
-    sersic_bn,
-)
+from ..sky.profiles import sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
+from ..sky.stamps import draw_elliptical, draw_star, frame_bounds
 from .mass import phi_q2_ellipticity, shear_polar2cartesian
 from .point_source import solve_lens_equation
 from .raytrace import arc_mask, downsample, lensed_image, pixel_grid

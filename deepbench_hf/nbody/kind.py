@@ -38,7 +38,7 @@ Each body is a circular Moffat star (FWHM ``fwhm`` px, index ``beta``) of flux
 ``m_i / sum(m)``, so a frame holding every body sums to 1 (light falling outside is lost).
 
 * ``final``: the bodies at the last output time, each drawn pixel-integrated with
-  :func:`deepbench_hf.sky.profiles.draw_star`.
+  :func:`deepbench_hf.sky.stamps.draw_star`.
 * ``tracks``: a time exposure from the first to the last output time: each body's path,
   linearly interpolated between output times at most 0.25 px apart (at most 64 points per
   interval), is deposited cloud-in-cell with equal weight per unit time (trapezoid rule) and
@@ -454,7 +454,7 @@ def render_final(
     masses: np.ndarray, positions: np.ndarray, height: int, width: int, opts: dict[str, Any]
 ) -> np.ndarray:
     """The bodies at ``positions`` ``(N, D)`` as Moffat stars, float32 ``(H, W)``."""
-    from ..sky.profiles import draw_star, frame_bounds
+    from ..sky.stamps import draw_star, frame_bounds
 
     px = project(positions, height, width, opts["extent"])
     flux = masses / masses.sum()

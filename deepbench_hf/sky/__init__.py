@@ -3,7 +3,13 @@
 Modules (import them directly; this package imports nothing heavy):
 
 * :mod:`deepbench_hf.sky.profiles` -- Moffat, Sérsic and spiral surface-brightness profiles
-  (point evaluation) and their pixel-integrated stamps.
+  (point evaluation) and their analytic helpers (normalisation, enclosed flux, radii).
+* :mod:`deepbench_hf.sky.stamps` -- pixel-integrated stamps of stars and galaxies (``draw_*``),
+  frame bounds and stamp sums.
+* :mod:`deepbench_hf.sky.integrate` -- pixel integration of the profiles (cell-average rule,
+  adaptive sub-sampling; its accuracy is documented there), used by the stamps.
+* :mod:`deepbench_hf.sky.cusp` -- deterministic photon shooting of Sérsic cusps, used by the
+  stamps.
 * :mod:`deepbench_hf.sky.psf` -- PSF kernels (Gaussian, Moffat) and convolution.
 * :mod:`deepbench_hf.sky.noise` -- CCD (Poisson + read noise, GalSim ``CCDNoise`` convention),
   Gaussian and no noise, each returning the noisy image and its variance map.

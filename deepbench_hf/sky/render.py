@@ -1,7 +1,7 @@
 r"""Sky scenes: object records, rendering, exact re-rendering and truth.
 
 Rendering is deterministic and depends only on the parameters (no random numbers): each object
-is drawn pixel-integrated in its own stamp (:mod:`deepbench_hf.sky.profiles`), optionally
+is drawn pixel-integrated in its own stamp (:mod:`deepbench_hf.sky.stamps`), optionally
 convolved with the PSF (:mod:`deepbench_hf.sky.psf`), and the stamps are summed in float64 in the
 order of the object list; the clean image is that sum as float32. :func:`render_image` therefore
 re-renders ``image_clean`` bit for bit from the truth parameters alone.
@@ -34,9 +34,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepbench_hf.sky import profiles
-from deepbench_hf.sky.profiles import Bounds, Stamp, frame_bounds
+from deepbench_hf.sky.integrate import Bounds
 from deepbench_hf.sky.psf import PSF, convolve, make_psf
+from deepbench_hf.sky.stamps import (
+    Stamp,
+    draw_elliptical,
+    draw_spiral,
+    draw_star,
+    frame_bounds,
+)
 
 __all__ = [
     "KINDS",
@@ -193,11 +199,11 @@ def draw_object(obj: SkyObject | Mapping[str, Any], *, bounds: Bounds) -> Stamp:
     """The object's intrinsic (no PSF) pixel-integrated stamp, clipped to ``bounds``."""
     obj = make_object(obj)
     if isinstance(obj, Star):
-        return profiles.draw_star(
+        return draw_star(
             flux=obj.flux, x0=obj.x, y0=obj.y, fwhm=obj.fwhm, beta=obj.beta, bounds=bounds
         )
     if isinstance(obj, Elliptical):
-        return profiles.draw_elliptical(
+        return draw_elliptical(
             flux=obj.flux,
             x0=obj.x,
             y0=obj.y,
@@ -209,7 +215,7 @@ def draw_object(obj: SkyObject | Mapping[str, Any], *, bounds: Bounds) -> Stamp:
         )
     params = _fields(obj)
     x0, y0 = params.pop("x"), params.pop("y")
-    return profiles.draw_spiral(x0=x0, y0=y0, bounds=bounds, **params)
+    return draw_spiral(x0=x0, y0=y0, bounds=bounds, **params)
 
 
 def clip_stamp(stamp: Stamp, shape: tuple[int, int]) -> Stamp:
