@@ -46,42 +46,57 @@ def main() -> None:
     try:
         rows.append(_timed("1 process", lambda: build_config(config, work / "p1", progress=False)))
         rows.append(
-            _timed("2 processes", lambda: build_config(config, work / "p2", num_proc=2,
-                                                       progress=False))
+            _timed(
+                "2 processes", lambda: build_config(config, work / "p2", num_proc=2, progress=False)
+            )
         )
         try:
             from distributed import Client, LocalCluster
 
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 rows.append(
-                    _timed("Dask LocalCluster, 2 workers",
-                           lambda: build_config(config, work / "dask", client=client,
-                                                progress=False))
+                    _timed(
+                        "Dask LocalCluster, 2 workers",
+                        lambda: build_config(config, work / "dask", client=client, progress=False),
+                    )
                 )
         except ImportError:
             rows.append(("Dask LocalCluster (not installed)", float("nan")))
 
-        print(f"# {args.config}: {args.examples} images, shard size {args.shard_size}, "
-              f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
+        print(
+            f"# {args.config}: {args.examples} images, shard size {args.shard_size}, "
+            f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+        )
         base = rows[0][1]
         print(f"{'run':<32} {'seconds':>8} {'images/s':>10} {'speed-up':>9}")
         for label, seconds in rows:
-            print(f"{label:<32} {seconds:8.2f} {args.examples / seconds:10.0f} "
-                  f"{base / seconds:9.2f}")
+            print(
+                f"{label:<32} {seconds:8.2f} {args.examples / seconds:10.0f} {base / seconds:9.2f}"
+            )
 
         if args.memory:
-            big = load_config(args.config, [f"shard_size={args.shard_size}"],
-                              splits={"train": args.memory, "validation": 0, "test": 0})
-            label, seconds = _timed(f"{args.memory} images, 2 processes",
-                                    lambda: build_config(big, work / "big", num_proc=2,
-                                                         progress=False))
+            big = load_config(
+                args.config,
+                [f"shard_size={args.shard_size}"],
+                splits={"train": args.memory, "validation": 0, "test": 0},
+            )
+            label, seconds = _timed(
+                f"{args.memory} images, 2 processes",
+                lambda: build_config(big, work / "big", num_proc=2, progress=False),
+            )
             own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             size = sum(p.stat().st_size for p in (work / "big").rglob("*")) / 1e9
-            print(f"\n{label}: {seconds:.0f} s ({args.memory / seconds:.0f} images/s), "
-                  f"{size:.2f} GB on disk; peak RSS main {own:.0f} MB, largest worker "
-                  f"{child:.0f} MB")
+            print(
+                f"\n{label}: {seconds:.0f} s ({args.memory / seconds:.0f} images/s), "
+                f"{size:.2f} GB on disk; peak RSS main {own:.0f} MB, largest worker "
+                f"{child:.0f} MB"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
