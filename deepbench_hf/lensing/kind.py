@@ -26,9 +26,13 @@ Pipeline per example:
    drawn whatever the outcome of the earlier uniforms, so lens and non-lens versions of a seed
    share the same scene;
 2. **render** (:func:`render_components`): on the frame grown by the PSF kernel radius, the
-   source is ray-shot through the lens at ``oversample`` x ``oversample`` sub-pixels per pixel
-   (:func:`~deepbench_hf.lensing.raytrace.lens_source`) -- or drawn unlensed on the same grid for
-   a non-lens; the point-source images, lens light and stars (pixel-integrated,
+   source is ray-shot through the lens (:func:`~deepbench_hf.lensing.mass.ray_shoot`) and
+   integrated over each pixel adaptively (:func:`~deepbench_hf.lensing.adaptive.integrate_pixels`:
+   pixel-centre rays and the cell-average rule where the image is smooth at the pixel scale,
+   ``oversample`` x ``oversample`` sub-pixel rays on arcs, images of the source's core and within
+   1.5 px of the lens centre) -- and drawn unlensed the same way, the image of a non-lens and the
+   reference of the ``magnification``; the point-source images, lens light and stars
+   (pixel-integrated,
    :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
    and the rest are each convolved with the PSF, cropped to the frame and summed in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
@@ -71,9 +75,10 @@ from ..sky.imaging import (
 from ..sky.profiles import sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
 from ..sky.stamps import draw_elliptical, draw_star, frame_bounds
-from .mass import phi_q2_ellipticity, shear_polar2cartesian
+from .adaptive import integrate_pixels, near
+from .mass import phi_q2_ellipticity, ray_shoot, shear_polar2cartesian
 from .point_source import solve_lens_equation
-from .raytrace import arc_mask, downsample, lensed_image, pixel_grid
+from .raytrace import arc_mask
 
 __all__ = [
     "CLASS_NAMES",
@@ -92,6 +97,8 @@ CLASS_NAMES = ["non-lens", "lens"]
 # Floating type of the ray-shooting and source evaluation on the sub-sampled grid: float32 is
 # about twice as fast, with ray positions accurate to ~1e-4 px; everything after is float64.
 _DTYPE = np.float32
+# px: always sub-sampled around the lens centre (SIE singularity) and the source core
+_REFINE_RADIUS = 1.5
 
 _PX = Domain("float", low=0.0, low_open=True, high=1e5)
 _OFFSET = Domain("float", low=0.0, high=1e5)
@@ -128,8 +135,8 @@ SCHEMA: dict[str, Any] = {
     "oversample": Setting(
         Domain("int", low=1, high=16),
         4,
-        doc="sub-pixels per pixel side for ray-shooting the source (lenstronomy's "
-        "supersampling_factor)",
+        doc="sub-pixels per pixel side where the lensed source is not smooth at the pixel scale "
+        "(lenstronomy's supersampling_factor, applied adaptively)",
     ),
     "lens": Section(
         {
@@ -498,11 +505,21 @@ def render_components(
         kw = scene.lens_kwargs()
         kw["x0"] += pad
         kw["y0"] += pad
-        lensed = lensed_image(source, shape=grid, oversample=oversample, dtype=_DTYPE, **kw)
-    x, y = pixel_grid(shape=grid, oversample=oversample, dtype=_DTYPE, sparse=True)
-    unlensed = downsample(source(x, y), oversample=oversample).astype(np.float64)
+        lensed, _ = integrate_pixels(
+            lambda x, y: source(*ray_shoot(x, y, **kw)),
+            shape=grid,
+            oversample=oversample,
+            refine=near(grid, kw["x0"], kw["y0"], _REFINE_RADIUS),
+            dtype=_DTYPE,
+        )
+    unlensed, _ = integrate_pixels(
+        source,
+        shape=grid,
+        oversample=oversample,
+        refine=near(grid, scene.source_x + pad, scene.source_y + pad, _REFINE_RADIUS),
+        dtype=_DTYPE,
+    )
     if scene.is_lens:
-        lensed = lensed.astype(np.float64)
         magnification = float(lensed.sum() / unlensed.sum())
     else:
         lensed, magnification = unlensed, 1.0
@@ -533,8 +550,7 @@ def render_components(
 
     if psf is not None:
         crop = (slice(pad, pad + h), slice(pad, pad + w))
-        lensed = convolve(lensed, psf, mode="same")[crop]
-        other = convolve(other, psf, mode="same")[crop]
+        lensed, other = convolve(np.stack((lensed, other)), psf, mode="same")[(slice(None), *crop)]
     clean = (lensed + other).astype(np.float32)
     return Rendered(
         image_clean=clean, lensed_source=lensed, other=other, magnification=magnification

@@ -166,7 +166,8 @@ def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "fu
     Parameters
     ----------
     image
-        2-D array (counts per pixel).
+        Array of shape ``(..., H, W)`` (counts per pixel): a stack of images is convolved in
+        one batched transform.
     psf
         The PSF.
     mode
@@ -182,9 +183,9 @@ def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "fu
     k = psf.radius
     size = 2 * k + 1
     img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"image must be 2-D, got shape {img.shape}")
-    h, w = img.shape
+    if img.ndim < 2:
+        raise ValueError(f"image must be at least 2-D, got shape {img.shape}")
+    h, w = img.shape[-2:]
     if psf.kind == "gaussian":
         rows = _band(float(psf.fwhm), size, h)
         cols = _band(float(psf.fwhm), size, w)
@@ -198,7 +199,7 @@ def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "fu
         out = sp_fft.irfft2(spec, shape)
         r0, c0 = (k, k) if mode == "same" else (0, 0)
         nr, nc = (h, w) if mode == "same" else (h + 2 * k, w + 2 * k)
-        out = out[r0 : r0 + nr, c0 : c0 + nc]
+        out = out[..., r0 : r0 + nr, c0 : c0 + nc]
     return np.maximum(out, 0.0, out=out)
 
 

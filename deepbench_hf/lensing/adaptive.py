@@ -1,0 +1,163 @@
+r"""Adaptive pixel integration of an image-plane surface brightness (lensed or not).
+
+Uniform ``k x k`` sub-sampling (lenstronomy's ``supersampling_factor``) spends ``k^2`` rays on
+every pixel, although a lensed image is smooth at the pixel scale almost everywhere: only the
+arcs and images of a compact source, the source's core and the lens centre (where the SIE
+deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` therefore
+
+1. samples the surface brightness ``f`` at the pixel centres of the frame grown by one pixel;
+2. integrates every pixel by the fourth-order cell-average rule
+   :math:`\bar f \approx f_0 + \tfrac{1}{24}(f_N + f_S + f_E + f_W - 4 f_0)` (exact for cubics;
+   the rule of :mod:`deepbench_hf.sky.integrate`, whose error at a logarithmic slope of 0.75 per
+   pixel, ~1e-3, is that of uniform ``4 x 4`` midpoint sampling);
+3. replaces, by the mean of ``k x k`` sub-pixel samples (exactly what uniform sub-sampling gives
+   there), every pixel where the samples change by more than a factor :data:`MAX_STEP`
+   (``e^0.75``) between the pixel and a neighbour, every pixel of ``refine`` (e.g. around the lens
+   centre), and their neighbours -- unless all five samples of the pixel's stencil are fainter
+   than :data:`FLOOR` times the brightest sample of the frame.
+
+The refined pixels equal the uniform ``k x k`` result; the others agree with it to its own
+integration error (tested against ``16 x 16`` sub-sampling). Faint pixels below the floor carry
+absolute errors below ~``1e-4`` of the peak surface brightness. A feature narrower than a pixel
+that no pixel centre sees is missed, as by any sampling at the pixel scale: lensed arcs keep the
+source's radial size (isothermal lenses have radial magnification ~1), so sources with a minor
+axis of >~ 0.5 px are always sampled.
+
+Conventions as in :mod:`deepbench_hf.lensing.raytrace`: ``image[row, col]``, x = column,
+y = row, pixel centres at integer coordinates, sub-pixel centres ``c - 0.5 + (a + 0.5) / k``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FLOOR", "MAX_STEP", "RTOL", "integrate_pixels", "near"]
+
+MAX_STEP = math.exp(0.75)
+"""Largest ratio of neighbouring centre samples integrated by the cell-average rule."""
+
+FLOOR = 1e-4
+"""Stencils whose samples are all below this fraction of the frame's brightest are not refined."""
+
+RTOL = 1e-3
+"""Largest estimated relative error of the cell-average rule accepted for a pixel."""
+
+_D4_ERROR = 1.0 / 288.0 - 1.0 / 1920.0  # the rule's error per unit fourth derivative, per axis
+
+SurfaceFn = Callable[[np.ndarray, np.ndarray], npt.ArrayLike]
+
+
+def integrate_pixels(
+    surface: SurfaceFn,
+    *,
+    shape: tuple[int, int],
+    oversample: int,
+    refine: np.ndarray | None = None,
+    dtype: npt.DTypeLike = np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per pixel of the surface brightness ``surface`` over a frame of ``shape``.
+
+    Parameters
+    ----------
+    surface
+        ``surface(x, y)`` -> surface brightness (counts/px²) at image-plane positions (px); it
+        must broadcast its arguments (it receives sparse ``(1, W)`` / ``(H, 1)`` grids and
+        ``(n, 1, k)`` / ``(n, k, 1)`` sub-pixel blocks).
+    shape
+        ``(H, W)`` pixels.
+    oversample
+        Sub-pixels per side ``k >= 1`` where a pixel is refined (``k = 1``: centres only, no
+        refinement).
+    refine
+        Optional boolean ``(H, W)`` mask of pixels always refined (if not below the floor).
+    dtype
+        Floating dtype of the coordinates (``float32`` is about twice as fast).
+
+    Returns
+    -------
+    image, refined
+        The pixel integrals, float64 ``(H, W)`` (counts per pixel, pixel area 1 px²), and the
+        boolean mask of the refined pixels.
+    """
+    h, w = (int(v) for v in shape)
+    k = int(oversample)
+    if h < 1 or w < 1 or k < 1 or k != oversample:
+        raise ValueError(f"need a positive shape and integer oversample, got {shape}, {oversample}")
+    xs = np.arange(-2, w + 2, dtype=dtype)[None, :]
+    ys = np.arange(-2, h + 2, dtype=dtype)[:, None]
+    f = np.asarray(surface(xs, ys))
+    if f.shape != (h + 4, w + 4):
+        f = np.broadcast_to(f, (h + 4, w + 4))
+    centre = f[2:-2, 2:-2]
+    image = f[1:-3, 2:-2] + f[3:-1, 2:-2]
+    image += f[2:-2, 1:-3]
+    image += f[2:-2, 3:-1]
+    image += 20.0 * centre
+    image *= 1.0 / 24.0
+    if k == 1:
+        return image.astype(np.float64), np.zeros((h, w), dtype=bool)
+    refined = _dilate(_rough(f, refine))
+    idx = np.flatnonzero(refined)
+    if idx.size:
+        rows, cols = np.divmod(idx, w)
+        offsets = ((np.arange(k) + 0.5) / k - 0.5).astype(dtype)
+        sx = cols.astype(dtype)[:, None, None] + offsets[None, None, :]
+        sy = rows.astype(dtype)[:, None, None] + offsets[None, :, None]
+        sub = np.asarray(surface(sx, sy)).reshape(idx.size, k * k)
+        image.flat[idx] = sub.mean(axis=1)
+    return image.astype(np.float64), refined
+
+
+def _rough(f: np.ndarray, refine: np.ndarray | None) -> np.ndarray:
+    """Pixels (of the frame inside the 2-pixel border of the samples ``f``) where the
+    cell-average rule is not trusted, unless their stencil is below the floor.
+
+    The rule's error per axis is ~``(1/288 - 1/1920)`` times the fourth derivative, estimated
+    by the fourth difference ``d4`` of the samples (for a profile of log-slope k per pixel,
+    ``0.003 k^4``: 1e-3 at k = 0.75); a kink or a ridge narrower than a pixel, where the Taylor
+    estimate fails, makes ``d4`` large as well. A pixel is rough where that estimate exceeds
+    :data:`RTOL` of its value, where neighbouring samples differ by more than :data:`MAX_STEP`,
+    or where ``refine`` says so, if a sample of its stencil exceeds :data:`FLOOR` of the
+    brightest.
+    """
+    c = f[2:-2, 2:-2]
+    d4x = f[2:-2, :-4] + f[2:-2, 4:]
+    d4x -= 4.0 * (f[2:-2, 1:-3] + f[2:-2, 3:-1])
+    d4x += 6.0 * c
+    d4y = f[:-4, 2:-2] + f[4:, 2:-2]
+    d4y -= 4.0 * (f[1:-3, 2:-2] + f[3:-1, 2:-2])
+    d4y += 6.0 * c
+    np.abs(d4x, out=d4x)
+    d4x += np.abs(d4y, out=d4y)
+    rough = d4x * _D4_ERROR > RTOL * np.abs(c)
+    sides = (f[1:-3, 2:-2], f[3:-1, 2:-2], f[2:-2, 1:-3], f[2:-2, 3:-1])
+    hi = np.maximum(np.maximum(sides[0], sides[1]), np.maximum(sides[2], sides[3]))
+    lo = np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
+    rough |= (hi > MAX_STEP * c) | (c > MAX_STEP * lo)
+    if refine is not None:
+        rough |= refine
+    rough &= np.maximum(hi, c) > FLOOR * f.max()
+    return rough
+
+
+def near(shape: tuple[int, int], x0: float, y0: float, radius: float) -> np.ndarray:
+    """Boolean ``(H, W)`` mask of the pixels whose centre is within ``radius`` px of (x0, y0)."""
+    h, w = shape
+    dy2 = (np.arange(h) - y0) ** 2
+    dx2 = (np.arange(w) - x0) ** 2
+    return dy2[:, None] + dx2[None, :] <= radius * radius
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel (3 x 3 neighbourhood)."""
+    out = mask.copy()
+    out[1:, :] |= mask[:-1, :]
+    out[:-1, :] |= mask[1:, :]
+    rows = out.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
