@@ -28,8 +28,10 @@ Parameter mapping (DeepBench -> ours):
   Ringermacher & Mead with bulge and disc), so ``winding``/``pitch`` stay at our defaults.
 
 Rates are per CPU second of the pinned process (``time.process_time``), median of ``--reps``
-repetitions of >= ``--min-time`` CPU s; wall-clock rates are printed alongside. A cProfile of
-our 5+3 scene (64x64, exact Poisson) and a per-step breakdown follow.
+repetitions of >= ``--min-time`` CPU s; wall-clock rates are printed alongside. Then, per case,
+the time per image a 10x target leaves next to what exact shot noise alone costs us (numpy's
+``Generator.poisson``, the same for any renderer), a per-step breakdown and a cProfile of our
+5+3 scene (64x64, exact Poisson).
 
 Usage: ``python bench/bench_sky.py [--reps 5] [--min-time 0.6] [--out FILE]`` (default
 ``bench/results/sky.txt``).
@@ -332,6 +334,52 @@ def breakdown_section(sizes: Sequence[int], count: int = 200, seed: int = 777) -
     return lines
 
 
+def floor_section(
+    ours: dict[str, dict[str, Any]], theirs: dict[str, dict[str, Any]], sizes: Sequence[int]
+) -> list[str]:
+    """Per case: the time a 10x target leaves per image next to what exact shot noise alone costs.
+
+    The noise cost is measured here on the clean images of the case (``ccd_noise``, exact
+    Poisson + read noise); it does not depend on the renderer, so where it exceeds the budget
+    no renderer reaches 10x with exact shot noise.
+    """
+    head = (
+        f"{'case':4} {'size':>7} | {'DeepBench us/img':>16} {'10x budget us':>13} |"
+        f" {'our exact noise us':>18} {'our render us':>13} | {'noise / budget':>14}"
+    )
+    lines = [
+        "10x budget vs the cost of exact shot noise (CPU us per image; noise measured on this "
+        "case's clean images)",
+        head,
+        "-" * len(head),
+    ]
+    for size in sizes:
+        for case in CASES:
+            key = f"{case}@{size}"
+            if key not in theirs or f"{key}/clean" not in ours:
+                continue
+            items = prepare_ours(case, size)(50, 4242)
+            shape = (size, size)
+            images = [
+                render_scene(shape=shape, objects=[c(**kw) for c, kw in recs], psf=PSF_OURS).image
+                for recs, _ in items
+            ]
+            rng = np.random.default_rng(1)
+            noise = per_call_us(
+                lambda images=images, rng=rng: [
+                    ccd_noise(im, rng=rng, method="poisson", **NOISE) for im in images
+                ],
+                len(images),
+            )
+            budget = 1e6 / theirs[key]["median"] / 10.0
+            render = 1e6 / ours[f"{key}/clean"]["median"]
+            lines.append(
+                f"{case:4} {f'{size}x{size}':>7} | {1e6 / theirs[key]['median']:16.0f}"
+                f" {budget:13.0f} | {noise:18.0f} {render:13.0f} | {noise / budget:13.1f}x"
+            )
+    return lines
+
+
 def profile_section(size: int = 64, images: int = 3000, top: int = 10) -> list[str]:
     """cProfile of our 5+3 scene (exact Poisson): top ``top`` by own and by cumulative time."""
     items = prepare_ours("e", size)(images, 99)
@@ -394,6 +442,8 @@ def main(argv: list[str] | None = None) -> None:
         lines += scene_table(ours, theirs["cases"], args.sizes)
     else:
         lines += [f"{k}: {v['median']:.0f} img/s" for k, v in ours.items()]
+    if theirs["cases"]:
+        lines += ["", *floor_section(ours, theirs["cases"], args.sizes)]
     lines += ["", *breakdown_section(args.sizes)]
     lines += ["", *profile_section()]
     lines += ["", f"# load average at end: {load_average()}"]
