@@ -5,16 +5,19 @@ every pixel, although a lensed image is smooth at the pixel scale almost everywh
 arcs and images of a compact source, the source's core and the lens centre (where the SIE
 deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` therefore
 
-1. samples the surface brightness ``f`` at the pixel centres of the frame grown by one pixel;
+1. samples the surface brightness ``f`` at the pixel centres of the frame grown by two pixels;
 2. integrates every pixel by the fourth-order cell-average rule
    :math:`\bar f \approx f_0 + \tfrac{1}{24}(f_N + f_S + f_E + f_W - 4 f_0)` (exact for cubics;
    the rule of :mod:`deepbench_hf.sky.integrate`, whose error at a logarithmic slope of 0.75 per
    pixel, ~1e-3, is that of uniform ``4 x 4`` midpoint sampling);
 3. replaces, by the mean of ``k x k`` sub-pixel samples (exactly what uniform sub-sampling gives
-   there), every pixel where the samples change by more than a factor :data:`MAX_STEP`
-   (``e^0.75``) between the pixel and a neighbour, every pixel of ``refine`` (e.g. around the lens
-   centre), and their neighbours -- unless all five samples of the pixel's stencil are fainter
-   than :data:`FLOOR` times the brightest sample of the frame.
+   there), every pixel where the rule is not trusted, and its 8 neighbours: where the rule's
+   error estimated from the fourth differences of the samples exceeds :data:`RTOL` of the value
+   (this also flags kinks and ridges, e.g. the ring imaging a conical source peak, which change
+   little between samples), where the samples change by more than a factor :data:`MAX_STEP`
+   (``e^0.75``) between the pixel and a neighbour, and every pixel of ``refine`` (e.g. around
+   the lens centre) -- unless all five samples of the pixel's stencil are fainter than
+   :data:`FLOOR` times the brightest sample of the frame.
 
 The refined pixels equal the uniform ``k x k`` result; the others agree with it to its own
 integration error (tested against ``16 x 16`` sub-sampling). Faint pixels below the floor carry
