@@ -11,7 +11,7 @@ deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` 
    the rule of :mod:`deepbench_hf.sky.integrate`, whose error at a logarithmic slope of 0.75 per
    pixel, ~1e-3, is that of uniform ``4 x 4`` midpoint sampling);
 3. replaces, by the mean of ``k x k`` sub-pixel samples (exactly what uniform sub-sampling gives
-   there), every pixel where the rule is not trusted, and its 8 neighbours: where the rule's
+   there), every pixel where the rule is not trusted, and its 4 neighbours: where the rule's
    error estimated from the fourth differences of the samples exceeds :data:`RTOL` of the value
    (this also flags kinks and ridges, e.g. the ring imaging a conical source peak, which change
    little between samples), where the samples change by more than a factor :data:`MAX_STEP`
@@ -156,11 +156,10 @@ def near(shape: tuple[int, int], x0: float, y0: float, radius: float) -> np.ndar
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
-    """``mask`` grown by one pixel (3 x 3 neighbourhood)."""
+    """``mask`` grown by one pixel along rows and columns (the 4-neighbourhood)."""
     out = mask.copy()
     out[1:, :] |= mask[:-1, :]
     out[:-1, :] |= mask[1:, :]
-    rows = out.copy()
-    out[:, 1:] |= rows[:, :-1]
-    out[:, :-1] |= rows[:, 1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
     return out
