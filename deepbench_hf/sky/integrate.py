@@ -46,7 +46,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from deepbench_hf.sky.profiles import _bn_scalar, _sersic_rho, moffat_gamma
+from deepbench_hf.sky.profiles import _bn_scalar, _sersic_rho
 
 __all__ = [
     "MAX_LOG_SLOPE",
@@ -88,9 +88,13 @@ def _cell_average(func: GridFn, box: Bounds, m: int) -> np.ndarray:
     """
     r0, r1, c0, c1 = box
     nr, nc = r1 - r0, c1 - c0
-    h = 1.0 / m
-    xs = np.arange(-1, nc * m + 1) * h + ((c0 - 0.5) + 0.5 * h)
-    ys = np.arange(-1, nr * m + 1) * h + ((r0 - 0.5) + 0.5 * h)
+    if m == 1:  # pixel centres: integers
+        xs = np.arange(c0 - 1, c1 + 1, dtype=np.float64)
+        ys = np.arange(r0 - 1, r1 + 1, dtype=np.float64)
+    else:
+        h = 1.0 / m
+        xs = np.arange(-1, nc * m + 1) * h + ((c0 - 0.5) + 0.5 * h)
+        ys = np.arange(-1, nr * m + 1) * h + ((r0 - 0.5) + 0.5 * h)
     p = func(xs, ys)
     if m == 1:
         out = p[:-2, 1:-1] + p[2:, 1:-1]
@@ -249,7 +253,7 @@ class _SersicRadial(_Radial):
 
 class _MoffatRadial(_Radial):
     def __init__(self, flux, x0, y0, fwhm, beta):
-        gamma = float(moffat_gamma(fwhm, beta))
+        gamma = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))  # moffat_gamma, in math
         super().__init__(flux, x0, y0, gamma, 1.0, 0.0)
         self.beta = beta
         self.cuspy = self.kinked = False

@@ -88,6 +88,7 @@ def make_psf(spec: PSF | dict | None) -> PSF | None:
     return PSF(fwhm=float(fwhm), **spec)
 
 
+@functools.lru_cache(maxsize=256)
 def _radius(kind: str, fwhm: float, beta: float) -> int:
     if kind == "gaussian":
         r = fwhm * FWHM_TO_SIGMA * math.sqrt(-2.0 * math.log(1.0 - FLUX_FRACTION))
