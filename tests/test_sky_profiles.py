@@ -156,6 +156,26 @@ def test_conical_peak_pixels_are_integrated(n: float) -> None:
             assert st.data[row - st.row0, col - st.col0] == pytest.approx(ref, rel=1e-3)
 
 
+def test_cusp_inside_one_pixel_is_deposited_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Sérsic cusp (n > 1) that fits inside one pixel gets its analytic flux in that pixel,
+    which agrees with the photon-shot cells (the general path) to their discretisation error."""
+    from deepbench_hf.sky import cusp, integrate
+
+    params = dict(flux=1000.0, x0=10.05, y0=9.95, r_eff=3.0, n=4.0, q=0.7, angle=0.4)
+    p = integrate._SersicRadial(1000.0, 10.05, 9.95, 3.0, 4.0, 0.7, 0.4)
+    assert 0.0 < integrate._levels(p)[1] * p.a < 0.4  # the cusp radius (px): inside the pixel
+    calls = []
+    deposit = cusp._deposit_whole
+    monkeypatch.setattr(cusp, "_deposit_whole", lambda *a: calls.append(deposit(*a)) or calls[-1])
+    whole = S.draw_elliptical(bounds=BIG, **params)
+    assert calls == [True]
+    monkeypatch.setattr(cusp, "_deposit_whole", lambda *args: False)
+    shot = S.draw_elliptical(bounds=BIG, **params)
+    assert whole.data.shape == shot.data.shape
+    np.testing.assert_allclose(whole.data, shot.data, rtol=1e-3, atol=1e-6)
+    assert _sum(whole) == pytest.approx(_sum(shot), rel=1e-6)
+
+
 def test_stamps_agree_with_astropy_discretized() -> None:
     """Pixel integrals agree with astropy's oversampled discretisation where it converges."""
     x0, y0 = 20.3, 19.6

@@ -29,7 +29,8 @@ tangent to I there, so S is smooth; I is convex in :math:`\rho^2`, so :math:`C \
 :math:`S = I` outside: S is sub-sampled, the cusp C, whose enclosed flux is analytic
 (:math:`F\,P(\rho) - \pi q a^2\rho^2(\alpha + \beta\rho^2/2)`), is distributed by deterministic
 "photon shooting" of a polar grid of cells of <= 0.05 px with exact cell fluxes, each cell
-spread over the pixels it overlaps as a box of the same second moments. Totals are
+spread over the pixels it overlaps as a box of the same second moments (a cusp that fits inside
+one pixel is added to it whole). Totals are
 accurate to ~1e-4 and pixels to < 1 % (checked against Monte-Carlo photon shooting) for Sérsic
 n = 0.5-6; there is no randomness, so a stamp depends only on its parameters. The conical peak of
 a Sérsic profile with 0.5 < n <= 1 (a kink, where a rule exact for cubics errs by a few % in the
