@@ -308,8 +308,11 @@ def _levels(p: _Radial) -> tuple[list[tuple[int, float]], float]:
 
     Level ``m`` covers the ellipse where the log-slope per pixel exceeds ``MAX_LOG_SLOPE`` times
     the previous level's sub-sampling (1, then 4) and that holds > 1e-5 of the flux, out to at
-    most the stamp radius. The cusp of a profile whose slope diverges at the centre (Sérsic
-    n > 1) is shot where the slope exceeds ``MAX_LOG_SLOPE * 8`` per pixel (at most 1 px).
+    most the stamp radius (a profile whose slope grows outwards is refined only if it gets that
+    steep inside the stamp). The cusp of a profile whose slope diverges at the centre (Sérsic
+    n > 1) is shot where the slope exceeds ``MAX_LOG_SLOPE * m`` per pixel (at most 1 px), with
+    nested 16 x 16 and 32 x 32 blocks between 1 px and where ``m = 8`` stops sufficing; a
+    kinked profile gets its central block (:func:`_with_kink_block`).
     """
     rho_cap = p.quantile(_LEVEL_FRACTION)
     levels: list[tuple[int, float]] = []
@@ -349,9 +352,10 @@ def _levels(p: _Radial) -> tuple[list[tuple[int, float]], float]:
 def _with_kink_block(
     p: _Radial, levels: list[tuple[int, float]], rho_cap: float
 ) -> list[tuple[int, float]]:
-    """Add an ``8 x 8`` block around the centre of a profile with a kink there (Sérsic
-    0.5 < n <= 1: a conical peak, where the cell-average rule, exact for cubics, is off by up to
-    a few % in the central pixel even though the slope is small), unless one covers it."""
+    """Add a ``4 x 4`` block (:data:`_KINK_SUB`) within 1.5 px (:data:`_KINK_PX`, minor axis)
+    of the centre of a profile with a kink there (Sérsic 0.5 < n <= 1: a conical peak, where the
+    cell-average rule, exact for cubics, is off by up to a few % in the central pixel even though
+    the slope is small), unless a block at least as fine already covers it."""
     if not p.kinked:
         return levels
     rho_k = min(_KINK_PX / (p.q * p.a), rho_cap)
