@@ -134,7 +134,7 @@ SCHEMA: dict[str, Any] = {
     ),
     "oversample": Setting(
         Domain("int", low=1, high=16),
-        4,
+        8,
         doc="sub-pixels per pixel side where the lensed source is not smooth at the pixel scale "
         "(lenstronomy's supersampling_factor, applied adaptively)",
     ),
