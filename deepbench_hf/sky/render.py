@@ -378,12 +378,17 @@ def truth_catalog(
     seg = segmentation_map(scene.stamps, shape=shape, threshold=threshold)
     records = []
     for i, (obj, stamp) in enumerate(zip(scene.objects, scene.stamps, strict=True)):
-        mask = seg == i + 1
+        # an object's segment lies inside its stamp: look there only
+        mask = seg[stamp.slices] == i + 1
+        bbox = mask_bbox(mask)
+        if bbox is not None:
+            bbox[0] += stamp.col0
+            bbox[1] += stamp.row0
         records.append(
             {
                 **object_to_dict(obj),
                 "label": i + 1,
-                "bbox": mask_bbox(mask),
+                "bbox": bbox,
                 "area": int(mask.sum()),
                 "snr": optimal_snr(stamp, variance),
                 "flux_in_frame": float(stamp.data.sum()),
