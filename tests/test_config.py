@@ -118,6 +118,11 @@ def test_resolved_config_reloads_to_the_same_hash(tmp_path):
     ],
 )
 def test_bad_fields_give_one_line_errors_naming_file_and_path(tmp_path, text, message):
+    assert_one_line_error(tmp_path, text, message)
+
+
+def assert_one_line_error(tmp_path, text: str, message: str) -> None:
+    """A config extending shapes-easy with ``text`` fails with one line naming its file."""
     path = write(tmp_path, "bad.yaml", f"extends: shapes-easy\n{text}\n")
     with pytest.raises(ConfigError, match=message) as info:
         load_config(str(path))
@@ -273,12 +278,7 @@ def test_release_notes_are_not_inherited_through_extends(tmp_path):
     ],
 )
 def test_bad_release_notes_and_versions_give_one_line_errors(tmp_path, text, message):
-    path = write(tmp_path, "bad.yaml", f"extends: shapes-easy\n{text}\n")
-    with pytest.raises(ConfigError, match=message) as info:
-        load_config(str(path))
-    line = str(info.value)
-    assert "\n" not in line
-    assert line.startswith(str(path)), line
+    assert_one_line_error(tmp_path, text, message)
 
 
 def test_release_note_errors_name_the_layer_that_set_them(tmp_path):

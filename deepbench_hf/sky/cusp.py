@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from deepbench_hf.sky.integrate import Bounds, _Radial
+from deepbench_hf.sky.integrate import Bounds, _Radial, ellipse_half_extents
 
 __all__: list[str] = []
 
@@ -95,10 +95,7 @@ def _shoot_core(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> Non
     if _deposit_whole(p, rho_c, block, out):
         return
     t, counts, shell, centre, radial, tangential = _shoot_pattern(r_c)
-    rho = t * rho_c
-    alpha, beta = _cap(p, rho_c)
-    rho2 = rho * rho
-    enclosed = p.flux * p.cdf(rho) - math.pi * p.q * p.a * p.a * rho2 * (alpha + 0.5 * beta * rho2)
+    enclosed = _cusp_enclosed(p, t * rho_c, rho_c)
     w = ((enclosed[:-1] - enclosed[1:]) / counts)[shell]
     c, s = math.cos(p.angle), math.sin(p.angle)
     to_image = np.array([[c, -p.q * s], [s, p.q * c]]) * r_c  # (u, v/q) -> (x, y)
@@ -134,10 +131,7 @@ def _deposit_whole(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> 
     """If the ellipse of radius ``rho_c`` lies inside one pixel of ``block``, add the cusp's
     whole (analytic) flux to that pixel -- exact, and most cusps are far smaller than a pixel --
     and return True; otherwise leave ``out`` alone and return False (shoot the cells)."""
-    c, s = abs(math.cos(p.angle)), abs(math.sin(p.angle))
-    r_c = rho_c * p.a
-    hx = r_c * math.hypot(c, p.q * s)  # half-extents of the ellipse along x and y
-    hy = r_c * math.hypot(s, p.q * c)
+    hx, hy = ellipse_half_extents(rho_c * p.a, p.q, p.angle)
     col = math.floor(p.x0 + 0.5)
     row = math.floor(p.y0 + 0.5)
     if math.floor(p.x0 - hx + 0.5) != col or math.floor(p.x0 + hx + 0.5) != col:
@@ -146,9 +140,14 @@ def _deposit_whole(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> 
         return False
     r0, r1, c0, c1 = block
     if r0 <= row < r1 and c0 <= col < c1:
-        alpha, beta = _cap(p, rho_c)
-        u = rho_c * rho_c
-        area = math.pi * p.q * p.a * p.a
-        cusp = p.flux * float(p.cdf(rho_c)) - area * u * (alpha + 0.5 * beta * u)
-        out[row - r0, col - c0] += cusp
+        out[row - r0, col - c0] += float(_cusp_enclosed(p, rho_c, rho_c))
     return True
+
+
+def _cusp_enclosed(p: _Radial, rho: np.ndarray | float, rho_c: float) -> np.ndarray | float:
+    """Flux of the cusp ``I - cap`` (cap tangent at ``rho_c``, :func:`_cap`) inside the
+    elliptical radii ``rho <= rho_c``: ``F P(rho) - pi q a^2 rho^2 (alpha + beta rho^2 / 2)``."""
+    alpha, beta = _cap(p, rho_c)
+    rho2 = np.square(rho)
+    cap = math.pi * p.q * p.a * p.a * rho2 * (alpha + 0.5 * beta * rho2)
+    return p.flux * p.cdf(rho) - cap

@@ -53,6 +53,7 @@ __all__ = [
     "MAX_LOG_SLOPE",
     "Bounds",
     "GridFn",
+    "ellipse_half_extents",
 ]
 
 MAX_LOG_SLOPE = 0.75
@@ -296,6 +297,13 @@ class _MoffatRadial(_Radial):
 # --------------------------------------------------------------------------------------------
 # Refinement levels
 # --------------------------------------------------------------------------------------------
+
+
+def ellipse_half_extents(radius: float, q: float, angle: float) -> tuple[float, float]:
+    """Half-widths along x and y (px) of the ellipse of semi-axes ``radius`` and ``q * radius``
+    whose major axis is at ``angle`` (rad, from +x towards +y)."""
+    c, s = abs(math.cos(angle)), abs(math.sin(angle))
+    return radius * math.hypot(c, q * s), radius * math.hypot(s, q * c)
 
 
 def _quantise_up(r: float) -> float:

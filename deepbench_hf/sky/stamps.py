@@ -22,6 +22,7 @@ from deepbench_hf.sky.integrate import (
     _MoffatRadial,
     _Radial,
     _SersicRadial,
+    ellipse_half_extents,
 )
 from deepbench_hf.sky.profiles import STAMP_FRACTION, _arm_modulation, _bn_scalar
 
@@ -99,9 +100,9 @@ def _ellipse_box(
     x0: float, y0: float, radius: float, q: float, angle: float, bounds: Bounds, pad: float = 0.0
 ) -> Bounds | None:
     """Pixels overlapping the bounding box of an ellipse (semi-axes radius, q*radius), clipped."""
-    c, s = abs(math.cos(angle)), abs(math.sin(angle))
-    hx = radius * math.hypot(c, q * s) + pad
-    hy = radius * math.hypot(s, q * c) + pad
+    hx, hy = ellipse_half_extents(radius, q, angle)
+    hx += pad
+    hy += pad
     r_lo = max(bounds[0], math.floor(y0 - hy + 0.5))
     r_hi = min(bounds[1], math.floor(y0 + hy + 0.5) + 1)
     c_lo = max(bounds[2], math.floor(x0 - hx + 0.5))
