@@ -126,6 +126,17 @@ def test_moffat_fft_convolution_matches_direct(shape) -> None:
     np.testing.assert_allclose(same, ref[k : k + shape[0], k : k + shape[1]], atol=1e-6)
 
 
+@pytest.mark.parametrize("psf", [GAUSS, MOFFAT], ids=["gaussian", "moffat"])
+@pytest.mark.parametrize("mode", ["full", "same"])
+def test_a_stack_convolves_like_its_images_one_by_one(psf, mode) -> None:
+    stack = np.random.default_rng(2).random((3, 17, 23))
+    together = convolve(stack, psf, mode=mode)
+    for image, out in zip(stack, together, strict=True):
+        np.testing.assert_allclose(out, convolve(image, psf, mode=mode), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="at least 2-D"):
+        convolve(np.ones(5), psf)
+
+
 def test_segmentation_bbox_and_snr() -> None:
     objs = [
         R.Star(x=12.3, y=15.2, flux=4e3, fwhm=2.5),

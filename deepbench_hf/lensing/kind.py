@@ -32,9 +32,9 @@ Pipeline per example:
    ``oversample`` x ``oversample`` sub-pixel rays on arcs, images of the source's core and within
    1.5 px of the lens centre) -- and drawn unlensed the same way, the image of a non-lens and the
    reference of the ``magnification``; the point-source images, lens light and stars
-   (pixel-integrated,
-   :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
-   and the rest are each convolved with the PSF, cropped to the frame and summed in float64;
+   (pixel-integrated, :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are
+   added; the lensed source and the rest are convolved with the PSF (one batched transform),
+   cropped to the frame and summed in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
    (:mod:`deepbench_hf.sky.noise`; the CCD image is sky-subtracted).
 
