@@ -24,9 +24,9 @@ mode (``compute_mode='adaptive'``) given for each image the pixels A refines (on
 image, built outside the timing). Accuracy: all are compared, noiseless, with uniform
 ``16 x 16`` sub-sampling (``err`` / ``med``: max / median |difference| / peak over the interior
 pixels of 8 images; U's error is lenstronomy's, as U equals lenstronomy to ~1e-10), and the
-share of pixels A sub-samples is printed. The rates with and without the noise step are printed side by side;
-the variants are timed in interleaved rounds and the best round is kept, which makes the ratio
-robust to other load on the core.
+share of pixels A sub-samples is printed. The rates with and without the noise step are printed
+side by side; the variants are timed in interleaved rounds and the best round is kept, which makes
+the ratio robust to other load on the core.
 
 The Sérsic profile: ``deepbench_hf.sky.profiles.sersic`` if importable (``--sersic sky``),
 otherwise a local point evaluation (``--sersic local``, the default), with the product-averaged
