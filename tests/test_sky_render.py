@@ -137,6 +137,27 @@ def test_a_stack_convolves_like_its_images_one_by_one(psf, mode) -> None:
         convolve(np.ones(5), psf)
 
 
+@pytest.mark.parametrize("psf", [GAUSS, MOFFAT], ids=["gaussian", "moffat"])
+@pytest.mark.parametrize("mode", ["full", "same"])
+def test_a_window_of_the_convolution_is_that_part_of_the_whole(psf, mode) -> None:
+    from scipy.signal import convolve as direct
+
+    image = np.random.default_rng(3).random((2, 19, 26))
+    k = psf.radius
+    ref = np.stack([direct(im, psf.kernel(), mode="full", method="direct") for im in image])
+    if mode == "same":
+        ref = ref[:, k:-k, k:-k]
+    h, w = ref.shape[1:]
+    # whole, interior, touching each edge, one pixel, and a window only as wide as the image
+    windows = [(0, h, 0, w), (3, h - 4, 5, w - 2), (0, 4, w - 6, w), (h - 1, h, 0, 1)]
+    windows.append((k, k + 19, k, k + 26) if mode == "full" else (2, 9, 0, w))
+    for r0, r1, c0, c1 in windows:
+        got = convolve(image, psf, mode=mode, window=(r0, r1, c0, c1))
+        np.testing.assert_allclose(got, ref[:, r0:r1, c0:c1], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="outside"):
+        convolve(image, psf, mode=mode, window=(0, h + 1, 0, w))
+
+
 def test_segmentation_bbox_and_snr() -> None:
     objs = [
         R.Star(x=12.3, y=15.2, flux=4e3, fwhm=2.5),

@@ -549,8 +549,8 @@ def render_components(
         )
 
     if psf is not None:
-        crop = (slice(pad, pad + h), slice(pad, pad + w))
-        lensed, other = convolve(np.stack((lensed, other)), psf, mode="same")[(slice(None), *crop)]
+        window = (pad, pad + h, pad, pad + w)
+        lensed, other = convolve(np.stack((lensed, other)), psf, mode="same", window=window)
     clean = (lensed + other).astype(np.float32)
     return Rendered(
         image_clean=clean, lensed_source=lensed, other=other, magnification=magnification

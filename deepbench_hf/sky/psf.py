@@ -17,7 +17,9 @@ that is accurate for ``fwhm >= ~1.5`` px.
 :func:`convolve` uses two 1-D convolutions for a Gaussian (separable), each one matrix product with
 a cached banded (Toeplitz) matrix (``rows @ image @ cols.T``, float64; far cheaper than
 ``scipy.ndimage`` for stamp-sized images), and one real FFT for a Moffat (``scipy.fft``, with the
-kernel's transform cached per padded shape); the result is clipped at 0 (FFT round-off).
+kernel's transform cached per padded shape); the result is clipped at 0 (FFT round-off). A
+``window`` computes only part of the output (the rows of the banded matrices; for the FFT, the
+shortest transform whose wrap-around misses the window).
 """
 
 from __future__ import annotations
@@ -161,7 +163,13 @@ def _kernel(kind: str, fwhm: float, beta: float, size: int) -> np.ndarray:
     return ker
 
 
-def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "full") -> np.ndarray:
+def convolve(
+    image: np.ndarray,
+    psf: PSF,
+    *,
+    mode: Literal["full", "same"] = "full",
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Convolve ``image`` with the PSF kernel (flux conserving, zero outside ``image``).
 
     Parameters
@@ -175,6 +183,10 @@ def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "fu
         ``"full"``: the output is larger by ``k`` pixels on each side (all the light);
         ``"same"``: the output has the shape of ``image`` (centred; light scattered outside is
         lost).
+    window
+        Optional ``(row_lo, row_hi, col_lo, col_hi)`` (``hi`` exclusive) of the ``mode``'s
+        output: only that part is computed and returned, with smaller transforms (e.g. the part
+        of a stamp inside the frame). Default: the whole output.
 
     Returns
     -------
@@ -187,20 +199,27 @@ def convolve(image: np.ndarray, psf: PSF, *, mode: Literal["full", "same"] = "fu
     if img.ndim < 2:
         raise ValueError(f"image must be at least 2-D, got shape {img.shape}")
     h, w = img.shape[-2:]
+    offset = k if mode == "same" else 0  # of the mode's output within the full output
+    out_h, out_w = h + 2 * (k - offset), w + 2 * (k - offset)
+    if window is None:
+        window = (0, out_h, 0, out_w)
+    if not (0 <= window[0] <= window[1] <= out_h and 0 <= window[2] <= window[3] <= out_w):
+        raise ValueError(f"window {window} is outside the {mode!r} output of {out_h} x {out_w}")
+    r0, r1, c0, c1 = (v + offset for v in window)
     if psf.kind == "gaussian":
-        rows = _band(float(psf.fwhm), size, h)
-        cols = _band(float(psf.fwhm), size, w)
-        if mode == "same":
-            rows, cols = rows[k : k + h], cols[k : k + w]
+        rows = _band(float(psf.fwhm), size, h)[r0:r1]
+        cols = _band(float(psf.fwhm), size, w)[c0:c1]
         out = rows @ img @ cols.T
     else:
-        shape = (sp_fft.next_fast_len(h + 2 * k, True), sp_fft.next_fast_len(w + 2 * k, True))
+        # A circular convolution of length n equals the linear one on [lo, hi) as long as no
+        # other output index of the full range [0, m + 2k) folds onto it: n >= max(hi, m + 2k - lo).
+        shape = (
+            sp_fft.next_fast_len(max(r1, h + 2 * k - r0), True),
+            sp_fft.next_fast_len(max(c1, w + 2 * k - c0), True),
+        )
         spec = sp_fft.rfft2(img, shape)
         spec *= _kernel_rfft(float(psf.fwhm), float(psf.beta), size, shape)
-        out = sp_fft.irfft2(spec, shape)
-        r0, c0 = (k, k) if mode == "same" else (0, 0)
-        nr, nc = (h, w) if mode == "same" else (h + 2 * k, w + 2 * k)
-        out = out[..., r0 : r0 + nr, c0 : c0 + nc]
+        out = sp_fft.irfft2(spec, shape)[..., r0:r1, c0:c1]
     return np.maximum(out, 0.0, out=out)
 
 

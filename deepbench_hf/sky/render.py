@@ -261,9 +261,23 @@ def render_stamps(
     for obj in objects:
         stamp = draw_object(obj, bounds=bounds)
         if psf is not None and not stamp.empty:
-            stamp = Stamp(convolve(stamp.data, psf, mode="full"), stamp.row0 - k, stamp.col0 - k)
+            stamp = _convolve_in_frame(stamp, psf, shape)
         stamps.append(clip_stamp(stamp, shape))
     return stamps
+
+
+def _convolve_in_frame(stamp: Stamp, psf: PSF, shape: tuple[int, int]) -> Stamp:
+    """The PSF-convolved stamp (grown by the kernel radius k on each side), computed only
+    where it falls inside the frame."""
+    k = psf.radius
+    h, w = stamp.data.shape
+    top, left = stamp.row0 - k, stamp.col0 - k  # of the full convolution
+    r0, c0 = max(0, -top), max(0, -left)
+    r1, c1 = min(h + 2 * k, shape[0] - top), min(w + 2 * k, shape[1] - left)
+    if r1 <= r0 or c1 <= c0:  # cannot happen for stamps inside the frame grown by k
+        return Stamp(convolve(stamp.data, psf, mode="full"), top, left)
+    data = convolve(stamp.data, psf, mode="full", window=(r0, r1, c0, c1))
+    return Stamp(data, top + r0, left + c0)
 
 
 def _sum_stamps(stamps: Sequence[Stamp], shape: tuple[int, int]) -> np.ndarray:
