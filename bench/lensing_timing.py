@@ -357,7 +357,7 @@ class Lenstronomy:
             transform_pix2angle=np.eye(2),
         )
         psf = PSF(psf_type="GAUSSIAN", fwhm=PSF_FWHM, pixel_size=1.0, truncation=TRUNCATION)
-        numerics: dict = {"supersampling_factor": k}
+        numerics: dict[str, object] = {"supersampling_factor": k}
         if supersampled is not None:  # its adaptive mode needs a pixelised kernel (the same)
             psf = PSF(psf_type="PIXEL", kernel_point_source=psf_kernel())
             numerics.update(
@@ -499,7 +499,7 @@ class OursAdaptive:
 class Theirs:
     """lenstronomy's ImageModel, one image per call, cycling through the parameter table."""
 
-    def __init__(self, lt: Lenstronomy, kws: list, noise_rng) -> None:
+    def __init__(self, lt: Lenstronomy, kws: list[list], noise_rng: np.random.Generator) -> None:
         self.lt, self.kws, self.rng, self.i = lt, kws, noise_rng, 0
 
     def __call__(self, noise: bool) -> int:
@@ -514,7 +514,9 @@ class TheirsAdaptive:
     """lenstronomy's adaptive mode, one ``ImageModel`` per image (built outside the timing, with
     the pixels our adaptive pipeline refines for that image as its ``supersampled_indexes``)."""
 
-    def __init__(self, models: list[Lenstronomy], kws: list, noise_rng) -> None:
+    def __init__(
+        self, models: list[Lenstronomy], kws: list[list], noise_rng: np.random.Generator
+    ) -> None:
         self.models, self.kws, self.rng, self.i = models, kws, noise_rng, 0
 
     def __call__(self, noise: bool) -> int:
@@ -526,7 +528,9 @@ class TheirsAdaptive:
         return 1
 
 
-def errors(images: np.ndarray, reference: np.ndarray, inner: tuple) -> tuple[float, float]:
+def errors(
+    images: np.ndarray, reference: np.ndarray, inner: tuple[slice, ...]
+) -> tuple[float, float]:
     """Worst image's max and median |images - reference| over the ``inner`` pixels, each as a
     fraction of that reference image's peak."""
     diff = np.abs(images - reference)[inner] / reference.max(axis=(1, 2))[:, None, None]
@@ -573,7 +577,8 @@ def main() -> None:
     )
     print(
         "LA = lenstronomy's adaptive mode given, per image, the pixels A refines (its other pixels "
-        "are sampled at their centre; LA's reference uses lenstronomy's b_n); err / med = max / "
+        "are sampled at their centre; at k = 1 it is the uniform mode; LA's reference uses "
+        "lenstronomy's b_n); err / med = max / "
         "median of |image - uniform 16x16| / peak over the interior pixels of 8 noiseless images"
     )
     header = (
@@ -615,7 +620,8 @@ def main() -> None:
         err_a, med_a = errors(ada, ref16, inner)
         masks = [_adaptive(p, i, k, local_sersic, dtype)[1] for i in range(n_par)]
         refined = np.mean([mask.mean() for mask in masks[:8]])
-        lt_ada = [Lenstronomy(k, mask) for mask in masks] if k > 1 else [lt]
+        # at k = 1 nothing is refined: LA is lenstronomy's uniform mode
+        lt_ada = [Lenstronomy(k, mask) for mask in masks] if k > 1 else [lt] * n_par
         ref16_lt = ours_model(p, slice(0, 8), k=16, bn=lenstronomy_bn, **exact)
         la = np.array([lt_ada[i % len(lt_ada)].image(kws[i]) for i in range(8)])
         err_la, med_la = errors(la, ref16_lt, inner)

@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 from _machine import cpu_model, load_average  # noqa: E402
 
-from deepbench_hf.config import load_config  # noqa: E402
+from deepbench_hf.config import BuildConfig, load_config  # noqa: E402
 from deepbench_hf.generate import generate_rows  # noqa: E402
 
 DEFAULT_CONFIGS = ("sky-easy", "sky-medium", "sky-hard", "lensing-easy", "lensing", "lensing-hard")
@@ -62,7 +62,7 @@ STAGES: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 
 
-def rows_per_second(config, rows: int) -> float:
+def rows_per_second(config: BuildConfig, rows: int) -> float:
     """Rows per CPU second of ``rows`` train rows (after a short warm-up)."""
     for _ in generate_rows(config, "train", 0, 5):
         pass
@@ -72,7 +72,7 @@ def rows_per_second(config, rows: int) -> float:
     return rows / (time.process_time() - start)
 
 
-def stage_shares(config, rows: int) -> tuple[float, dict[str, float]]:
+def stage_shares(config: BuildConfig, rows: int) -> tuple[float, dict[str, float]]:
     """Total profiled CPU seconds of ``rows`` rows and each stage's share of it."""
     profiler = cProfile.Profile()
     profiler.enable()
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("configs", nargs="*", default=list(DEFAULT_CONFIGS))
     parser.add_argument("--rows", type=int, default=200, help="rows timed (and as many profiled)")
     args = parser.parse_args(argv)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
     print(f"# deepbench-hf rows profile  ({now})")
     print(f"# command: python bench/profile_rows.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"# cpu: {cpu_model()} | pinned to CPU 0 | load average at start: {load_average()}")

@@ -156,6 +156,34 @@ def test_a_window_of_the_convolution_is_that_part_of_the_whole(psf, mode) -> Non
         np.testing.assert_allclose(got, ref[:, r0:r1, c0:c1], rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="outside"):
         convolve(image, psf, mode=mode, window=(0, h + 1, 0, w))
+    with pytest.raises(ValueError, match="row_lo <= row_hi"):
+        convolve(image, psf, mode=mode, window=(2, 1, 0, w))
+    with pytest.raises(ValueError, match="4 integers"):
+        convolve(image, psf, mode=mode, window=(0.0, 1.0, 0, w))
+
+
+@pytest.mark.parametrize("psf", [GAUSS, MOFFAT], ids=["gaussian", "moffat"])
+@pytest.mark.parametrize(
+    ("shape", "window"),
+    [  # windows in the full output, of (H + 2k) x (W + 2k); negative: counted from its end
+        ((3, 3), (-1, None, -1, None)),  # image smaller than the kernel, far corner
+        ((3, 3), (1, 2, 0, None)),
+        ((1, 60), (0, None, 30, 33)),  # transform shorter than the image
+        ((40, 2), (25, 27, 0, 1)),
+    ],
+)
+def test_windows_shorter_than_the_image_or_the_kernel(psf, shape, window) -> None:
+    from scipy.signal import convolve as direct
+
+    image = np.random.default_rng(4).random(shape)
+    full = direct(image, psf.kernel(), mode="full", method="direct")
+    rows = range(full.shape[0])[slice(*window[:2])]
+    cols = range(full.shape[1])[slice(*window[2:])]
+    box = (rows.start, rows.stop, cols.start, cols.stop)
+    got = convolve(image, psf, mode="full", window=box)
+    np.testing.assert_allclose(
+        got, full[rows.start : rows.stop, cols.start : cols.stop], atol=1e-12
+    )
 
 
 def test_segmentation_bbox_and_snr() -> None:

@@ -184,14 +184,16 @@ def convolve(
         ``"same"``: the output has the shape of ``image`` (centred; light scattered outside is
         lost).
     window
-        Optional ``(row_lo, row_hi, col_lo, col_hi)`` (``hi`` exclusive) of the ``mode``'s
-        output: only that part is computed and returned, with smaller transforms (e.g. the part
-        of a stamp inside the frame). Default: the whole output.
+        Optional ``(row_lo, row_hi, col_lo, col_hi)`` (integers, ``lo <= hi``, ``hi``
+        exclusive) within the ``mode``'s output: only that part is computed and returned, with
+        shorter transforms (e.g. the part of a stamp inside the frame). ``None``: the whole
+        output, computed as without a window.
 
     Returns
     -------
     numpy.ndarray
-        float64, clipped at 0.
+        float64, clipped at 0, of shape ``(..., row_hi - row_lo, col_hi - col_lo)`` (the
+        ``mode``'s output shape without a window).
     """
     k = psf.radius
     size = 2 * k + 1
@@ -202,25 +204,47 @@ def convolve(
     offset = k if mode == "same" else 0  # of the mode's output within the full output
     out_h, out_w = h + 2 * (k - offset), w + 2 * (k - offset)
     if window is None:
-        window = (0, out_h, 0, out_w)
-    if not (0 <= window[0] <= window[1] <= out_h and 0 <= window[2] <= window[3] <= out_w):
-        raise ValueError(f"window {window} is outside the {mode!r} output of {out_h} x {out_w}")
-    r0, r1, c0, c1 = (v + offset for v in window)
+        r0, r1, c0, c1 = offset, offset + out_h, offset, offset + out_w
+        lengths = (h + 2 * k, w + 2 * k)
+    else:
+        _check_window(window, out_h, out_w, mode)
+        r0, r1, c0, c1 = (int(v) + offset for v in window)
+        lengths = (_circular_length(h, k, r0, r1), _circular_length(w, k, c0, c1))
     if psf.kind == "gaussian":
         rows = _band(float(psf.fwhm), size, h)[r0:r1]
         cols = _band(float(psf.fwhm), size, w)[c0:c1]
         out = rows @ img @ cols.T
     else:
-        # A circular convolution of length n equals the linear one on [lo, hi) as long as no
-        # other output index of the full range [0, m + 2k) folds onto it: n >= max(hi, m + 2k - lo).
-        shape = (
-            sp_fft.next_fast_len(max(r1, h + 2 * k - r0), True),
-            sp_fft.next_fast_len(max(c1, w + 2 * k - c0), True),
-        )
+        shape = tuple(sp_fft.next_fast_len(n, True) for n in lengths)
         spec = sp_fft.rfft2(img, shape)
         spec *= _kernel_rfft(float(psf.fwhm), float(psf.beta), size, shape)
         out = sp_fft.irfft2(spec, shape)[..., r0:r1, c0:c1]
     return np.maximum(out, 0.0, out=out)
+
+
+def _check_window(window: tuple[int, ...], out_h: int, out_w: int, mode: str) -> None:
+    if len(window) != 4 or not all(isinstance(v, int | np.integer) for v in window):
+        raise ValueError(
+            f"window must be 4 integers (row_lo, row_hi, col_lo, col_hi), got {window}"
+        )
+    r0, r1, c0, c1 = window
+    if not (r0 <= r1 and c0 <= c1):
+        raise ValueError(f"window {window} must have row_lo <= row_hi and col_lo <= col_hi")
+    if not (0 <= r0 and r1 <= out_h and 0 <= c0 and c1 <= out_w):
+        raise ValueError(f"window {window} is outside the {mode!r} output of {out_h} x {out_w}")
+
+
+def _circular_length(m: int, k: int, lo: int, hi: int) -> int:
+    """Shortest circular-convolution length giving the full linear convolution of ``m`` samples
+    with ``2k + 1`` taps on the outputs ``[lo, hi)`` (of ``[0, m + 2k)``).
+
+    Output ``o`` of a circular convolution of length ``n`` is the sum of the linear outputs
+    ``o + j n``; none but ``j = 0`` lies in ``[0, m + 2k)`` for every ``o`` in ``[lo, hi)`` if
+    ``n >= hi`` and ``n >= m + 2k - lo``. If ``n`` is shorter than the image or the kernel, the
+    transform crops them to ``n`` samples; what it drops only reaches outputs ``>= n >= hi``,
+    and what it keeps spans fewer outputs, so the bound still holds.
+    """
+    return max(hi, m + 2 * k - lo, 1)
 
 
 @functools.lru_cache(maxsize=512)

@@ -7,8 +7,8 @@ order of the object list; the clean image is that sum as float32. :func:`render_
 re-renders ``image_clean`` bit for bit from the truth parameters alone.
 
 With a PSF of kernel half-size ``k``, objects are drawn in the frame grown by ``k`` pixels on each
-side (light from just outside can be scattered in), each stamp is convolved in full (``k`` more
-pixels around it), then clipped to the frame.
+side (light from just outside can be scattered in), and each stamp's full convolution (``k`` more
+pixels around it) is computed only where it falls inside the frame.
 
 Truth (definitions)
 -------------------
@@ -267,15 +267,15 @@ def render_stamps(
 
 
 def _convolve_in_frame(stamp: Stamp, psf: PSF, shape: tuple[int, int]) -> Stamp:
-    """The PSF-convolved stamp (grown by the kernel radius k on each side), computed only
-    where it falls inside the frame."""
+    """The part inside a frame of ``shape`` of the stamp's full PSF convolution (the stamp grown
+    by the kernel radius k on each side), in frame coordinates, computed only there."""
     k = psf.radius
     h, w = stamp.data.shape
     top, left = stamp.row0 - k, stamp.col0 - k  # of the full convolution
     r0, c0 = max(0, -top), max(0, -left)
     r1, c1 = min(h + 2 * k, shape[0] - top), min(w + 2 * k, shape[1] - left)
-    if r1 <= r0 or c1 <= c0:  # cannot happen for stamps inside the frame grown by k
-        return Stamp(convolve(stamp.data, psf, mode="full"), top, left)
+    if r1 <= r0 or c1 <= c0:  # only for stamps beyond the frame grown by k
+        return clip_stamp(Stamp(np.zeros((0, 0)), top, left), shape)
     data = convolve(stamp.data, psf, mode="full", window=(r0, r1, c0, c1))
     return Stamp(data, top + r0, left + c0)
 
