@@ -78,6 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "centred_sie_deflection",
     "convergence",
     "deflection",
     "ellipticity2phi_q",
@@ -338,8 +339,24 @@ def sie_deflection(
     k = _SIECoef(theta_e, q, angle, dtype)
     dx = x - np.asarray(x0, dtype=dtype)
     dy = y - np.asarray(y0, dtype=dtype)
+    return _sie_deflect(dx, dy, k)
+
+
+def _sie_deflect(dx: np.ndarray, dy: np.ndarray, k: _SIECoef) -> tuple[FloatArray, FloatArray]:
+    """SIE deflection (px) at offsets ``(dx, dy)`` from the lens centre, rotated to the pixel
+    frame."""
     t1, t2 = _sie_angles(dx, dy, k)
     return k.ac * t1 - k.as_ * t2, k.as_ * t1 + k.ac * t2
+
+
+def centred_sie_deflection(
+    *, theta_e: float, q: float = 1.0, angle: float = 0.0
+) -> Callable[[np.ndarray, np.ndarray], tuple[FloatArray, FloatArray]]:
+    """:func:`sie_deflection` of a lens at the origin as a function of float64 offsets
+    ``(dx, dy)`` (arrays of at least one dimension), with the per-lens coefficients computed once:
+    for the many small evaluations of a root search (same values, bit for bit)."""
+    k = _SIECoef(float(theta_e), float(q), float(angle), np.dtype(np.float64))
+    return functools.partial(_sie_deflect, k=k)
 
 
 @_scalar_safe

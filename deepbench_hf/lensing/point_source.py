@@ -136,13 +136,20 @@ def solve_lens_equation(
     cdx, cdy = lens["x0"] - sx0, lens["y0"] - sy0
     d0x = bx - lens["x0"] + g1 * cdx + g2 * cdy
     d0y = by - lens["y0"] + g2 * cdx - g1 * cdy
-    sie = dict(theta_e=lens["theta_e"], x0=0.0, y0=0.0, q=lens["q"], angle=lens["angle"])
+    deflect = mass.centred_sie_deflection(theta_e=lens["theta_e"], q=lens["q"], angle=lens["angle"])
+
+    def w_and_g(phi: np.ndarray) -> tuple[np.ndarray, ...]:
+        cx, cy = np.cos(phi), np.sin(phi)
+        ax, ay = deflect(cx, cy)
+        wx, wy = (1.0 - g1) * cx - g2 * cy, -g2 * cx + (1.0 + g1) * cy
+        return wx, wy, d0x + ax, d0y + ay
+
+    def f_of(phi: np.ndarray) -> np.ndarray:  # f alone, for the searches
+        wx, wy, gx, gy = w_and_g(phi)
+        return wx * gy - wy * gx
 
     def f_and_r(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cx, cy = np.cos(phi), np.sin(phi)
-        ax, ay = mass.sie_deflection(cx, cy, **sie)
-        wx, wy = (1.0 - g1) * cx - g2 * cy, -g2 * cx + (1.0 + g1) * cy
-        gx, gy = d0x + ax, d0y + ay
+        wx, wy, gx, gy = w_and_g(phi)
         return wx * gy - wy * gx, (wx * gx + wy * gy) / (wx * wx + wy * wy)
 
     phi = np.linspace(0.0, 2.0 * np.pi, n_angles, endpoint=False)
@@ -168,18 +175,18 @@ def solve_lens_equation(
         a, b = phi[kmin] - dphi, phi[kmin] + dphi
         # golden-section search for the minimum of sgn * f on [a, b]
         c1, c2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-        v1, v2 = sgn * f_and_r(c1)[0], sgn * f_and_r(c2)[0]
+        v1, v2 = sgn * f_of(c1), sgn * f_of(c2)
         for _ in range(60):
             left = v1 < v2
             b = np.where(left, c2, b)
             a = np.where(left, a, c1)
             c2n = np.where(left, c1, a + _GOLDEN * (b - a))
             c1n = np.where(left, b - _GOLDEN * (b - a), c2)
-            newv = sgn * f_and_r(np.where(left, c1n, c2n))[0]
+            newv = sgn * f_of(np.where(left, c1n, c2n))
             v1, v2 = np.where(left, newv, v2), np.where(left, v1, newv)
             c1, c2 = c1n, c2n
         pm = 0.5 * (a + b)
-        crossed = sgn * f_and_r(pm)[0] < 0.0
+        crossed = sgn * f_of(pm) < 0.0
         if np.any(crossed):
             pm, kc = pm[crossed], kmin[crossed]
             lo = np.concatenate([lo, phi[kc] - dphi, pm])
@@ -188,10 +195,10 @@ def solve_lens_equation(
         return _empty()
 
     # 3. vectorised bisection on f
-    f_lo = f_and_r(lo)[0]
+    f_lo = f_of(lo)
     for _ in range(int(np.ceil(np.log2(dphi / 1e-13))) + 1):
         mid = 0.5 * (lo + hi)
-        f_mid = f_and_r(mid)[0]
+        f_mid = f_of(mid)
         left = np.signbit(f_mid) == np.signbit(f_lo)
         lo = np.where(left, mid, lo)
         f_lo = np.where(left, f_mid, f_lo)
