@@ -227,6 +227,18 @@ def test_broadcasting_over_lenses_and_scalars():
         mass.deflection(x, y, theta_e=3.0, x0=0.0, y0=0.0, q=0.0)
 
 
+def test_centred_sie_deflection_is_sie_deflection_bit_for_bit():
+    rng = np.random.default_rng(11)
+    phi = rng.uniform(0.0, 2.0 * np.pi, 257)
+    dx, dy = np.cos(phi) * rng.uniform(0.0, 3.0, 257), np.sin(phi) * rng.uniform(0.0, 3.0, 257)
+    dx[0] = dy[0] = 0.0  # the centre
+    for theta_e, q, angle in [(7.5, 0.6, 0.4), (3.0, 1.0, 0.0), (12.0, 0.35, -2.0)]:
+        got = mass.centred_sie_deflection(theta_e=theta_e, q=q, angle=angle)(dx, dy)
+        ref = mass.sie_deflection(dx, dy, theta_e=theta_e, x0=0.0, y0=0.0, q=q, angle=angle)
+        for a, b in zip(got, ref, strict=True):
+            assert np.array_equal(a, b)
+
+
 def test_float32_path_is_close_to_float64():
     x, y = pixel_grid(shape=(64, 64), oversample=2)
     kw = _kw(CONFIGS[3])
