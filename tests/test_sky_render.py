@@ -168,6 +168,7 @@ def test_a_window_of_the_convolution_is_that_part_of_the_whole(psf, mode) -> Non
     [  # windows in the full output, of (H + 2k) x (W + 2k); negative: counted from its end
         ((3, 3), (-1, None, -1, None)),  # image smaller than the kernel, far corner
         ((3, 3), (1, 2, 0, None)),
+        ((3, 3), (5, 6, 5, 6)),  # Moffat: transform (24) shorter than the kernel (27)
         ((1, 60), (0, None, 30, 33)),  # transform shorter than the image
         ((40, 2), (25, 27, 0, 1)),
     ],
