@@ -47,27 +47,17 @@ Usage: ``python bench/lensing_timing.py [--oversample 1 2 4] [--batch 0] [--seco
 
 from __future__ import annotations
 
-import os
 import sys
 
-# glibc returns freed large blocks to the OS by default, so every big numpy temporary page-faults
-# again; keep them (for both pipelines alike) by re-executing once with these malloc settings.
-_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "1000000000", "MALLOC_MMAP_THRESHOLD_": "1000000000"}
-if (
-    __name__ == "__main__"
-    and "--system-malloc" not in sys.argv
-    and any(os.environ.get(k) != v for k, v in _MALLOC.items())
-):
-    os.environ.update(_MALLOC)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+from _machine import keep_freed_memory, pin_to_one_core
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"
-if hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {0})
+if __name__ == "__main__":
+    keep_freed_memory()
+pin_to_one_core()
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
+import os  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402

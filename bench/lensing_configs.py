@@ -1,0 +1,354 @@
+"""The shipped lensing configs against lenstronomy on the very same scenes, one core.
+
+``lensing_timing.py`` compares the two ray-shooting pipelines on a fixed bench scene. This script
+answers the user's question instead: how fast does deepbench-hf make a config's images, and how
+fast would lenstronomy make the same images? For each config (default ``lensing-easy``,
+``lensing``, ``lensing-hard``) it draws the first ``--scenes`` training examples exactly as a
+build does and times, in interleaved rounds of CPU time:
+
+* **rows**: :meth:`LensingKind.generate` -- a whole dataset row: noisy image, ``image_clean``,
+  variance, ``lensed_source``, arc mask, magnification (which needs a second, unlensed render),
+  source S/N, the point-source solve and every truth column;
+* **images**: only what makes the noisy image: scene sampling, point-source solve,
+  :func:`render_components`, noise;
+* **lenstronomy**: ``ImageModel.image`` of the same scene with the config's ``oversample`` as its
+  ``supersampling_factor`` (its default, regular mode), then the same noise function
+  (:func:`apply_noise`) on the same noise stream.
+
+The scene in lenstronomy (one ``ImageModel`` per scene, built outside the timing, as the PSF and
+the number of field stars change from scene to scene):
+
+* lens: ``SIE`` + ``SHEAR`` centred on the lens (``e1, e2`` from ``angle, q``); non-lenses have no
+  lens model;
+* Sérsic source and lens light: ``SERSIC_ELLIPSE``. Its ``R_sersic`` is the product-averaged
+  radius and its ``b_n`` the approximation ``b' = 1.9992 n - 0.3271``; ``R_sersic = sqrt(q) r_eff
+  (b' / b)^n`` and ``amp = I_e exp(b - b')`` make its profile identical to ours;
+* field stars: ``UNLENSED`` point sources (lenstronomy has no Moffat light profile; ours are
+  pixel-integrated Moffat stars of FWHM ~1 px, so the images differ around them);
+* quasar images: ``LENSED_POSITION`` at our solved positions, ``point_amp = flux |mu|``
+  (lenstronomy is spared the lens-equation solve);
+* PSF: ``PIXEL`` with our kernel (``NONE`` without PSF), applied at the pixel scale
+  (``supersampling_convolution=False``), as ours.
+
+Before timing, the noiseless images of both are compared over the interior (pixels at least a PSF
+radius + 2 from the edges, where lenstronomy, which renders no light from outside the frame,
+agrees with ours): the max and median ``|ours - lenstronomy| / peak`` of the worst scene.
+
+Usage: ``python bench/lensing_configs.py [CONFIG ...] [--scenes 48] [--seconds 40] [--rounds 10]``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _machine import cpu_model, keep_freed_memory, load_average, pin_to_one_core
+
+if __name__ == "__main__":
+    keep_freed_memory()
+pin_to_one_core()
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from importlib.metadata import version  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deepbench_hf.config import BuildConfig, load_config  # noqa: E402
+from deepbench_hf.generate import make_example  # noqa: E402
+from deepbench_hf.kinds import get_kind  # noqa: E402
+from deepbench_hf.lensing.kind import (  # noqa: E402
+    CLASS_NAMES,
+    LensScene,
+    PointImages,
+    render_components,
+    sample_scene,
+    solve_point_source,
+)
+from deepbench_hf.lensing.mass import phi_q2_ellipticity  # noqa: E402
+from deepbench_hf.seeding import Example  # noqa: E402
+from deepbench_hf.sky.imaging import apply_noise  # noqa: E402
+from deepbench_hf.sky.profiles import sersic_amplitude, sersic_bn  # noqa: E402
+
+DEFAULT_CONFIGS = ("lensing-easy", "lensing", "lensing-hard")
+
+
+# --------------------------------------------------------------------------------------------
+# our pipeline
+# --------------------------------------------------------------------------------------------
+def scene_of(config: BuildConfig, example: Example) -> LensScene:
+    """The scene :meth:`LensingKind.generate` draws for ``example``."""
+    h, w = config.params["image_size"]["height"], config.params["image_size"]["width"]
+    hint = None if example.label_hint is None else CLASS_NAMES[example.label_hint] == "lens"
+    return sample_scene(config.params, example.scene_rng(), h, w, lens_hint=hint)
+
+
+def our_image(config: BuildConfig, example: Example) -> np.ndarray:
+    """The noisy image of ``example`` alone (what a row's ``image`` column holds)."""
+    p = config.params
+    scene = scene_of(config, example)
+    shape = (p["image_size"]["height"], p["image_size"]["width"])
+    rendered = render_components(scene, shape=shape, oversample=p["oversample"])
+    return apply_noise(p["noise"], rendered.image_clean, example.noise_rng()).image
+
+
+# --------------------------------------------------------------------------------------------
+# lenstronomy
+# --------------------------------------------------------------------------------------------
+def lenstronomy_sersic(
+    *, flux: float, x0: float, y0: float, r_eff: float, n: float, q: float, angle: float
+) -> dict[str, float]:
+    """``SERSIC_ELLIPSE`` keyword arguments of our Sérsic profile (same surface brightness)."""
+    b = float(sersic_bn(n))
+    b_lt = 1.9992 * n - 0.3271
+    e1, e2 = phi_q2_ellipticity(angle=angle, q=q)
+    return {
+        "amp": float(sersic_amplitude(flux=flux, r_eff=r_eff, n=n, q=q)) * math.exp(b - b_lt),
+        "R_sersic": math.sqrt(q) * r_eff * (b_lt / b) ** n,
+        "n_sersic": n,
+        "e1": float(e1),
+        "e2": float(e2),
+        "center_x": x0,
+        "center_y": y0,
+    }
+
+
+class LenstronomyScene:
+    """lenstronomy's ``ImageModel`` of one scene and the keyword arguments of its ``image``."""
+
+    def __init__(self, scene: LensScene, images: PointImages, shape: tuple[int, int], k: int):
+        from lenstronomy.Data.imaging_data import ImageData
+        from lenstronomy.Data.psf import PSF
+        from lenstronomy.ImSim.image_model import ImageModel
+        from lenstronomy.LensModel.lens_model import LensModel
+        from lenstronomy.LightModel.light_model import LightModel
+        from lenstronomy.PointSource.point_source import PointSource
+
+        data = ImageData(
+            image_data=np.zeros(shape),
+            ra_at_xy_0=0.0,
+            dec_at_xy_0=0.0,
+            transform_pix2angle=np.eye(2),
+        )
+        if scene.psf is None:
+            psf = PSF(psf_type="NONE")
+        else:
+            psf = PSF(psf_type="PIXEL", kernel_point_source=np.array(scene.psf.kernel()))
+
+        self.kw_lens: list[dict[str, float]] = []
+        lens_models: list[str] = []
+        if scene.is_lens:
+            e1, e2 = phi_q2_ellipticity(angle=scene.angle, q=scene.q)
+            lens_models = ["SIE", "SHEAR"]
+            self.kw_lens = [
+                {
+                    "theta_E": scene.theta_e,
+                    "e1": float(e1),
+                    "e2": float(e2),
+                    "center_x": scene.lens_x,
+                    "center_y": scene.lens_y,
+                },
+                {
+                    "gamma1": scene.gamma1,
+                    "gamma2": scene.gamma2,
+                    "ra_0": scene.lens_x,
+                    "dec_0": scene.lens_y,
+                },
+            ]
+        self.kw_source = [
+            lenstronomy_sersic(
+                flux=scene.source_flux,
+                x0=scene.source_x,
+                y0=scene.source_y,
+                r_eff=scene.source_r_eff,
+                n=scene.source_n,
+                q=scene.source_q,
+                angle=scene.source_angle,
+            )
+        ]
+        light_models: list[str] = []
+        self.kw_light: list[dict[str, float]] = []
+        if scene.lens_light is not None:
+            flux, r_eff, n, q, angle = scene.lens_light
+            light_models.append("SERSIC_ELLIPSE")
+            self.kw_light.append(
+                lenstronomy_sersic(
+                    flux=flux, x0=scene.lens_x, y0=scene.lens_y, r_eff=r_eff, n=n, q=q, angle=angle
+                )
+            )
+        # lenstronomy has no Moffat light profile: field stars become unlensed point sources
+        # (PSF images, cheaper than our pixel-integrated Moffat stamps of FWHM ~1 px)
+        ps_models: list[str] = []
+        self.kw_ps: list[dict[str, np.ndarray]] = []
+        if len(images.x):
+            ps_models.append("LENSED_POSITION")
+            self.kw_ps.append(
+                {
+                    "ra_image": images.x,
+                    "dec_image": images.y,
+                    "point_amp": scene.ps_flux * np.abs(images.magnification),
+                }
+            )
+        for x, y, flux, _fwhm, _beta in scene.stars:
+            ps_models.append("UNLENSED")
+            self.kw_ps.append(
+                {"ra_image": np.array([x]), "dec_image": np.array([y]), "point_amp": [flux]}
+            )
+        point_source = PointSource(ps_models) if ps_models else None
+        self.model = ImageModel(
+            data,
+            psf,
+            LensModel(lens_models),
+            LightModel(["SERSIC_ELLIPSE"]),
+            LightModel(light_models),
+            point_source,
+            kwargs_numerics={"supersampling_factor": k, "supersampling_convolution": False},
+        )
+
+    def image(self) -> np.ndarray:
+        """The noiseless image (counts per pixel)."""
+        return self.model.image(self.kw_lens, self.kw_source, self.kw_light, self.kw_ps or None)
+
+
+# --------------------------------------------------------------------------------------------
+def measure_rounds(
+    fns: dict[str, Callable[[], int]], seconds: float, rounds: int
+) -> dict[str, list[float]]:
+    """Images per CPU second of each function in each of ``rounds`` rounds; within a round the
+    functions run back to back for ``seconds / rounds / len(fns)`` each, so that ratios taken
+    within a round compare runs made in the same state of the (drifting) machine."""
+    for fn in fns.values():
+        fn()  # warm-up
+    slot = seconds / rounds / len(fns)
+    rates: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            n, t0 = 0, time.process_time()
+            while True:
+                n += fn()
+                dt = time.process_time() - t0
+                if dt >= slot:
+                    break
+            rates[name].append(n / dt)
+    return rates
+
+
+def cycle(items: list[Any], work: Callable[[Any], object]) -> Callable[[], int]:
+    """A timing function that applies ``work`` to the next item on each call (one image)."""
+    state = {"i": 0}
+
+    def step() -> int:
+        work(items[state["i"] % len(items)])
+        state["i"] += 1
+        return 1
+
+    return step
+
+
+def compare(config: BuildConfig, examples: list[Example], models: list[LenstronomyScene]):
+    """Worst max and median ``|ours - lenstronomy| / peak`` over the interior, noiseless."""
+    p = config.params
+    shape = (p["image_size"]["height"], p["image_size"]["width"])
+    worst_max = worst_med = 0.0
+    for example, model in zip(examples, models, strict=True):
+        scene = scene_of(config, example)
+        ours = render_components(scene, shape=shape, oversample=p["oversample"]).image_clean
+        m = (scene.psf.radius if scene.psf is not None else 0) + 2
+        diff = np.abs(ours.astype(np.float64) - model.image())[m:-m, m:-m] / ours.max()
+        worst_max = max(worst_max, float(diff.max()))
+        worst_med = max(worst_med, float(np.median(diff)))
+    return worst_max, worst_med
+
+
+def run(name: str, scenes: int, seconds: float, rounds: int) -> str:
+    config = load_config(name)
+    p = config.params
+    shape = (p["image_size"]["height"], p["image_size"]["width"])
+    kind = get_kind(config.kind)
+    examples = [make_example(config, "train", i) for i in range(scenes)]
+    models = []
+    for example in examples:
+        scene = scene_of(config, example)
+        models.append(LenstronomyScene(scene, solve_point_source(scene), shape, p["oversample"]))
+    err_max, err_med = compare(config, examples[:8], models[:8])
+
+    pairs = list(zip(examples, models, strict=True))
+    noise = p["noise"]
+
+    def theirs(pair: tuple[Example, LenstronomyScene]) -> object:
+        example, model = pair
+        return apply_noise(noise, model.image().astype(np.float32), example.noise_rng())
+
+    rates = measure_rounds(
+        {
+            "rows": cycle(examples, lambda e: kind.generate(config, e)),
+            "images": cycle(examples, lambda e: our_image(config, e)),
+            "lenstronomy": cycle(pairs, theirs),
+        },
+        seconds,
+        rounds,
+    )
+    lt = rates["lenstronomy"]
+    row_ratio = [r / t for r, t in zip(rates["rows"], lt, strict=True)]
+    img_ratio = [r / t for r, t in zip(rates["images"], lt, strict=True)]
+    med = {name: statistics.median(values) for name, values in rates.items()}
+    return (
+        f"{name:<13} {p['oversample']:>2} | {med['rows']:>7.0f} {med['images']:>7.0f}"
+        f" {med['lenstronomy']:>7.1f} | {statistics.median(row_ratio):>6.1f}x"
+        f" {min(row_ratio):>5.1f}-{max(row_ratio):<5.1f} | {statistics.median(img_ratio):>6.1f}x"
+        f" {min(img_ratio):>5.1f}-{max(img_ratio):<5.1f} | {err_max:>8.1e} {err_med:>8.1e}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("configs", nargs="*", default=list(DEFAULT_CONFIGS))
+    ap.add_argument("--scenes", type=int, default=48, help="examples per config (cycled)")
+    ap.add_argument("--seconds", type=float, default=40.0, help="CPU seconds per config")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
+    ap.add_argument(
+        "--system-malloc", action="store_true", help="keep glibc's default malloc trimming"
+    )
+    args = ap.parse_args()
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    print(f"# deepbench-hf lensing configs vs lenstronomy  ({now})")
+    print(f"# command: python bench/lensing_configs.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"# cpu: {cpu_model()} | pinned to CPU 0 | load average at start: {load_average()}")
+    print(
+        f"# python {sys.version.split()[0]} | numpy {np.__version__} | lenstronomy "
+        f"{version('lenstronomy')}"
+    )
+    print()
+    print(
+        f"rows / images / lenstronomy: per CPU second (median of {args.rounds} interleaved "
+        f"rounds), {args.scenes} scenes per config cycled; all with noise"
+    )
+    print(
+        "k = the config's oversample = lenstronomy's supersampling_factor; ratios: median and "
+        "range over the rounds of the ratio within a round"
+    )
+    print(
+        "max / med diff: worst of 8 noiseless images, |ours - lenstronomy| / peak over the interior"
+    )
+    header = (
+        f"{'config':<13} {'k':>2} | {'rows':>7} {'images':>7} {'lenstr':>7} |"
+        f" {'rows/lt':>7} {'range':>11} | {'img/lt':>7} {'range':>11} | {'max diff':>8}"
+        f" {'med diff':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in args.configs:
+        print(run(name, args.scenes, args.seconds, args.rounds), flush=True)
+    print(f"# load average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
