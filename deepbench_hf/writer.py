@@ -247,10 +247,11 @@ def staging_root(out_dir: str | Path) -> str | Path:
 def _check_local_output(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise BuildError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "README.md").is_file():
+    written_by_us = (out / "README.md").is_file() and any(out.glob("*/deepbench.json"))
+    if out.is_dir() and any(out.iterdir()) and not written_by_us:
         raise BuildError(
-            f"--out {out}: folder is not empty and has no README.md; "
-            "choose an empty folder or one written by deepbench build"
+            f"--out {out}: folder is not empty and was not written by deepbench build (no "
+            "README.md with <config>/deepbench.json beside it); choose an empty or new folder"
         )
 
 

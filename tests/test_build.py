@@ -164,8 +164,16 @@ def test_unwritable_and_foreign_outputs_are_refused(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(BuildError, match=r"not empty and has no README\.md"):
+    with pytest.raises(BuildError, match="not empty and was not written by deepbench build"):
         build_config(small_config("shapes-easy"), foreign, progress=False)
+    project = tmp_path / "project"  # a user's folder with its own README.md
+    project.mkdir()
+    (project / "README.md").write_text("# my project")
+    (project / "code.py").write_text("print(1)")
+    with pytest.raises(BuildError, match="not empty and was not written by deepbench build"):
+        build_config(small_config("shapes-easy"), project, progress=False)
+    assert (project / "README.md").read_text() == "# my project"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "code.py"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(BuildError, match="exists and is not a folder"):
