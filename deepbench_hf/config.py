@@ -28,6 +28,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -222,13 +223,29 @@ def _deep_merge(
         origins[path] = source
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads YAML 1.2 floats such as ``5e4`` or ``1e-3`` (YAML 1.1,
+    PyYAML's default, reads them as strings and wants ``5.0e+4``)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+
+
 def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read config file ({exc.strerror})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -290,7 +307,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError("--set", text, "expected KEY.PATH=VALUE, e.g. noise.gaussian.sigma=0")
     try:
-        return key, yaml.safe_load(value) if value.strip() else None
+        return key, _load_yaml(value) if value.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError("--set", key, f"value is not valid YAML: {value!r}") from exc
 

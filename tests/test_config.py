@@ -75,6 +75,20 @@ def test_overrides_and_shortcuts():
     assert config.config_hash != load_config("shapes-hard").config_hash
 
 
+def test_scientific_notation_reads_as_numbers(tmp_path):
+    """YAML 1.2 floats (``5e4``), which PyYAML's YAML 1.1 reads as strings, are numbers in both
+    ``--set`` values and config files; quoted, they stay strings."""
+    config = load_config("sky-easy", ["noise.ccd.sky_level=5e1", "noise.ccd.gain=2.5E+0"])
+    assert config.params["noise"][1]["sky_level"] == Constant(50.0)
+    assert config.params["noise"][1]["gain"] == Constant(2.5)
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: sky-easy\nnoise: {ccd: {sky_level: 1e2, gain: 2, read_noise: 3e0}}\n")
+    noise = load_config(str(path)).params["noise"][1]
+    assert noise["sky_level"] == Constant(100.0) and noise["read_noise"] == Constant(3.0)
+    with pytest.raises(ConfigError, match="sky_level"):
+        load_config("sky-easy", ["noise.ccd.sky_level='5e1'"])
+
+
 def test_resolved_config_reloads_to_the_same_hash(tmp_path):
     config = load_config("shapes-medium", ["objects.count=1"])
     path = tmp_path / "resolved.yaml"
