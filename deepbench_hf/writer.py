@@ -295,7 +295,10 @@ def build_config(
     if not _is_url(out_text):
         out_text = str(Path(fsspec.core.strip_protocol(out_text)).absolute())
         _check_local_output(Path(out_text))
-    fs, out = fsspec.core.url_to_fs(out_text)
+    try:
+        fs, out = fsspec.core.url_to_fs(out_text)
+    except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
+        raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
     root = str(staging_root(out))
     stage = f"{root}/{config.name}"
     stage_url = fs.unstrip_protocol(stage) if _is_url(out_text) else stage

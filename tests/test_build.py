@@ -174,6 +174,8 @@ def test_unwritable_and_foreign_outputs_are_refused(tmp_path):
         build_config(small_config("shapes-easy"), project, progress=False)
     assert (project / "README.md").read_text() == "# my project"
     assert sorted(p.name for p in project.iterdir()) == ["README.md", "code.py"]
+    with pytest.raises(BuildError, match="--out nosuchprotocol://bucket/ds: Protocol not known"):
+        build_config(small_config("shapes-easy"), "nosuchprotocol://bucket/ds", progress=False)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(BuildError, match="exists and is not a folder"):
