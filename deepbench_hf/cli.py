@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
 from .errors import BuildError, DeepBenchError
@@ -52,21 +54,22 @@ def _split_sizes(text: str) -> dict[str, int]:
     return sizes
 
 
-def _non_negative(text: str) -> int:
+def _at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
     return value
+
+
+def _non_negative(text: str) -> int:
+    return _at_least(text, 0)
 
 
 def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1, got 0")
-    return value
+    return _at_least(text, 1)
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -105,14 +108,22 @@ def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> 
     )
     sizes.add_argument(
         "--num-examples",
-        type=_non_negative,
+        type=_positive,
         metavar="N",
         help="total examples, divided in the config's split proportions",
     )
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """``ArgumentParser`` whose usage errors are one line (the usage block stays in ``--help``);
+    sub-command parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="deepbench",
         description="Build simulated benchmark datasets (shapes, sky images, lenses, N-body) as "
         "HuggingFace datasets in the Hub layout.",
@@ -286,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepbench: interrupted; the output folder is unchanged", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `deepbench show sky-easy | head -1`: the reader is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the closed pipe
     except OSError as exc:
         print(f"deepbench: error: {BuildError(str(exc))}", file=sys.stderr)
         return 1

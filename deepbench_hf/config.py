@@ -379,6 +379,10 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
             release_notes=dict(parsed["release_notes"]),
             source=root_source,
         )
+        if not any(config.splits.values()):
+            raise ConfigError(
+                root_source, "splits", "at least one split needs examples, got 0 in all"
+            )
         kind.check(config)
     except ConfigError as exc:
         origin = layers.origin(exc.path) or exc.source

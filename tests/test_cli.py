@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,21 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         ),
         (["build", "shapes-easy", "--out", "OUT", "--split-sizes", "dev=5"], "expected train=N"),
         (["build", "shapes-easy", "--out", "OUT", "--num-proc", "0"], "must be >= 1, got 0"),
+        (["build", "shapes-easy", "--out", "OUT", "--num-proc", "-1"], "must be >= 1, got -1"),
+        (["build", "shapes-easy", "--out", "OUT", "--num-examples", "0"], "must be >= 1, got 0"),
+        (
+            [
+                "build",
+                "shapes-easy",
+                "--out",
+                "OUT",
+                "--split-sizes",
+                "train=0,test=0,validation=0",
+            ],
+            "splits: at least one split needs examples",
+        ),
+        (["build", "shapes-easy", "--out", "zz://b/x"], "--out zz://b/x: Protocol not known"),
+        (["build", "shapes-easy"], "the following arguments are required: --out"),
         (
             ["build", "shapes-easy", "--out", "/proc/deepbench-no"],
             "--out /proc/deepbench-no: cannot write there",
@@ -135,8 +151,26 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, args, messag
     args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
     result = run(*args, cwd=tmp_path)
     assert result.returncode != 0
-    error_lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
-    assert len(error_lines) == 1, result.stderr
-    assert message in error_lines[0]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr
+    assert message in lines[0]
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """``deepbench show sky-easy | head -1``: once the reader has gone, exit without a message."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "deepbench_hf.cli", "show", "sky-easy"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141 and result.stderr == ""
