@@ -2,7 +2,8 @@
 
 :func:`connect` opens an in-memory DuckDB database in which every config of the folder is a view
 over its Parquet shards. The view is named after the config with every character other than a
-letter, digit or ``_`` replaced by ``_`` (``shapes-hard`` -> ``shapes_hard``); it has the config's
+letter, digit or ``_`` replaced by ``_`` (``shapes-hard`` -> ``shapes_hard``) and ``_`` put
+before a leading digit (``1abc`` -> ``_1abc``); it has the config's
 columns plus ``split`` (``train``, ``validation`` or ``test``, from the shard's file name).
 
 DuckDB reads ``Array2D`` columns as nested lists (``FLOAT[][]``, indexed from 1) and ``objects`` as
@@ -44,6 +45,17 @@ def folder_configs(folder: Path) -> list[str]:
     return sorted(names)
 
 
+def _view_clash(configs: list[str]) -> tuple[str, str] | None:
+    """Two configs whose views would have the same name, if any."""
+    seen: dict[str, str] = {}
+    for name in configs:
+        view = view_name(name)
+        if view in seen:
+            return seen[view], name
+        seen[view] = name
+    return None
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -56,6 +68,13 @@ def connect(folder: str | Path) -> Any:
     configs = folder_configs(folder) if folder.is_dir() else []
     if not configs:
         raise QueryError(f"{folder}: no config folders with Parquet shards here")
+    clash = _view_clash(configs)
+    if clash:
+        a, b = clash
+        raise QueryError(
+            f"{folder}: configs {a!r} and {b!r} would share the view {view_name(a)}; rename one "
+            "(name: in its config) or query its Parquet files with read_parquet"
+        )
     con = duckdb.connect()
     for name in configs:
         record_file = folder / name / INFO_FILE
