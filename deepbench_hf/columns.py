@@ -381,7 +381,17 @@ LENSING: dict[str, ColumnDoc] = {
 KIND_COLUMNS: dict[str, dict[str, ColumnDoc]] = {"shapes": SHAPES, "sky": SKY, "lensing": LENSING}
 
 # Units as FITS writes them (TUNITn / BUNIT); units missing here are not written.
-FITS_UNITS = {"px": "pix", "px²": "pix2", "rad": "rad", "deg": "deg", "arcsec": "arcsec"}
+FITS_UNITS = {
+    "px": "pix",
+    "px²": "pix2",
+    "rad": "rad",
+    "deg": "deg",
+    "arcsec": "arcsec",
+    "ADU": "adu",
+    "ADU²": "adu2",
+}
+"""FITS-standard spellings of the documented units; electrons and N-body's natural units have
+none (their columns carry no TUNIT / BUNIT)."""
 
 
 def columns_for(kind: str) -> dict[str, ColumnDoc]:

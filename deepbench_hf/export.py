@@ -355,7 +355,8 @@ def export(
     fmt
         One of :data:`FORMATS`.
     out
-        Output folder (created; existing split folders inside it are replaced).
+        Output folder: new, empty, or an earlier export, which is replaced whole once this one
+        is complete (it is written beside ``out`` first).
     splits
         Splits to export (default: every split of the config).
     catalogue
@@ -392,7 +393,14 @@ def export(
         )
     docs = columns_for(record["kind"])
     scalings = _scalings(folder, record, features, chosen, fmt) if fmt in ("png", "jpeg") else {}
-    out.mkdir(parents=True, exist_ok=True)
+    _check_export_output(out)
+    final = out.resolve()
+    out = final.parent / f".{final.name}.deepbench-export"
+    shutil.rmtree(out, ignore_errors=True)  # left over from an interrupted export
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        raise ExportError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
     manifest: dict[str, Any] = {
         "format": fmt,
         "catalogue": "fits" if fmt == "fits" else catalogue,
@@ -412,21 +420,36 @@ def export(
         "y = j - 1 for 1-based FITS pixel (i, j)",
         "splits": {},
     }
-    for split in chosen:
-        target = out / split
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        state = _Split(split, record["splits"][split]["num_examples"], target)
-        _export_split(folder, record, features, state, fmt, catalogue, scalings, jpeg_quality)
-        manifest["splits"][split] = {
-            "num_examples": state.count,
-            "files": sorted(str(p.relative_to(out)) for p in state.files)
-            if fmt not in ("png", "jpeg")
-            else sorted({str(p.relative_to(out).parent) + "/" for p in state.files}),
-        }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    try:
+        for split in chosen:
+            target = out / split
+            target.mkdir()
+            state = _Split(split, record["splits"][split]["num_examples"], target)
+            _export_split(folder, record, features, state, fmt, catalogue, scalings, jpeg_quality)
+            manifest["splits"][split] = {
+                "num_examples": state.count,
+                "files": sorted(str(p.relative_to(out)) for p in state.files)
+                if fmt not in ("png", "jpeg")
+                else sorted({str(p.relative_to(out).parent) + "/" for p in state.files}),
+            }
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        out.rename(final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     return manifest
+
+
+def _check_export_output(out: Path) -> None:
+    """``out`` must be new, empty, or an earlier export (which this one replaces whole)."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ExportError(
+            f"--out {out}: folder is not empty and is not an earlier export (no manifest.json); "
+            "choose an empty or new folder"
+        )
 
 
 def _export_split(

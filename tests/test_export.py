@@ -192,6 +192,24 @@ def test_export_all_splits_from_the_cli(built_dir, tmp_path, capsys):
         assert npz["image"].shape == (40, 64, 64)
 
 
+def test_an_export_replaces_an_earlier_one_whole_and_spares_foreign_folders(built_dir, tmp_path):
+    out = tmp_path / "exo"
+    export(built_dir, "shapes-easy", "npy", out)
+    export(built_dir, "shapes-hard", "npz", out, splits=[SPLIT])
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", SPLIT]
+    assert sorted(p.name for p in (out / SPLIT).iterdir())[0] == "images.parquet"
+    assert (out / SPLIT / "shapes-hard.npz").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exo"]  # no staging left behind
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(
+        ExportError, match=r"--out .*mine: folder is not empty and is not an earlier"
+    ):
+        export(built_dir, "shapes-easy", "npy", mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_export_errors_are_one_line(built_dir, tmp_path, capsys):
     assert main(["export", str(built_dir), "shapes-nope", "--format", "npy", "--out",
                  str(tmp_path / "x")]) == 2  # fmt: skip
@@ -245,3 +263,13 @@ def test_float_planes_that_are_not_images_are_scaled_not_rounded(tmp_path):
     back = np.stack([decode_image(f, scaling) for f in files]).astype(np.float64)
     step = (scaling["hi"] - scaling["lo"]) / 65535
     assert np.abs(back - variance).max() <= 0.5 * step + 1e-6 * scaling["hi"]
+
+
+def test_fits_units_are_fits_standard():
+    from astropy import units as u
+
+    from deepbench_hf.columns import FITS_UNITS, fits_unit
+
+    assert fits_unit("ADU") == "adu" and fits_unit("ADU²") == "adu2"
+    for spelling in FITS_UNITS.values():
+        u.Unit(spelling, format="fits")  # raises if not FITS-standard
