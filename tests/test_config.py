@@ -325,3 +325,14 @@ def test_release_notes_change_neither_the_config_hash_nor_the_data():
             assert pickle.dumps(a[key]) == pickle.dumps(b[key]), key
     # Anything else in the resolved config still changes the hash.
     assert load_config("shapes-hard", ["seed=1"]).config_hash != base.config_hash
+
+
+@pytest.mark.parametrize(
+    ("ref", "override"),
+    [("sky-easy", "objects.star.fwhm=0.01"), ("lensing-hard", "stars.fwhm={uniform: [0.1, 1]}")],
+)
+def test_stars_narrower_than_half_a_pixel_are_refused(ref, override):
+    """Below ~0.5 px FWHM the pixel integration of a Moffat star loses flux: refuse, naming the
+    field and the allowed range."""
+    with pytest.raises(ConfigError, match=r"fwhm.*\[0\.5, 100000\]"):
+        load_config(ref, [override])

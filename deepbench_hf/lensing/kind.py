@@ -72,6 +72,7 @@ from ..sky.imaging import (
     psf_from_params,
     psf_schema,
 )
+from ..sky.kind import STAR_FWHM
 from ..sky.profiles import sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
 from ..sky.stamps import draw_elliptical, draw_star, frame_bounds
@@ -209,7 +210,9 @@ SCHEMA: dict[str, Any] = {
             "x_frac": Param(_FRACTION, {"uniform": [0.0, 1.0]}, "frame", "x / (width - 1)"),
             "y_frac": Param(_FRACTION, {"uniform": [0.0, 1.0]}, "frame", "y / (height - 1)"),
             "flux": Param(_FLUX, {"loguniform": [1e3, 3e4]}, "ADU", "total flux"),
-            "fwhm": _px(1.0, "intrinsic Moffat FWHM (before the PSF)"),
+            "fwhm": Param(
+                STAR_FWHM, 1.0, "px", "intrinsic Moffat FWHM (before the PSF), >= 0.5 px"
+            ),
             "beta": Param(_BETA, 4.765, "", "Moffat power index"),
         },
         doc="field stars (Moffat)",

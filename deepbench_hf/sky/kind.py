@@ -105,6 +105,8 @@ _RATIO = Domain("float", low=0.0, low_open=True, high=1.0)  # axis ratios, (0, 1
 _POSITIVE = Domain("float", low=0.0, low_open=True, high=1e3)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
 _SERSIC_N = Domain("float", low=0.5, high=6.0)
+# the pixel integration of a Moffat star is accurate (flux to < 1e-3) for FWHM >= ~0.5 px
+STAR_FWHM = Domain("float", low=0.5, high=1e5)
 _ANGLE = Domain("float")
 _ANGLE_DEFAULT = {"uniform": [0.0, TWO_PI]}
 
@@ -138,7 +140,13 @@ SCHEMA: dict[str, Any] = {
             ),
             "star": Section(
                 {
-                    "fwhm": _px({"uniform": [1.5, 3.0]}, "Moffat FWHM (before any PSF)"),
+                    "fwhm": Param(
+                        STAR_FWHM,
+                        {"uniform": [1.5, 3.0]},
+                        "px",
+                        "Moffat FWHM (before any PSF); >= 0.5 px, below which the pixel "
+                        "integration loses accuracy (a point-like star under a PSF: use 0.5)",
+                    ),
                     "beta": Param(_BETA, 4.765, "", "Moffat power index (> 1)"),
                 },
                 doc="Moffat profile",
