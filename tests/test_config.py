@@ -329,10 +329,14 @@ def test_release_notes_change_neither_the_config_hash_nor_the_data():
 
 @pytest.mark.parametrize(
     ("ref", "override"),
-    [("sky-easy", "objects.star.fwhm=0.01"), ("lensing-hard", "stars.fwhm={uniform: [0.1, 1]}")],
+    [
+        ("sky-easy", "objects.star.fwhm=0.01"),
+        ("lensing-hard", "stars.fwhm={uniform: [0.1, 1]}"),
+        ("lensing", "source.r_eff=0.01"),
+    ],
 )
-def test_stars_narrower_than_half_a_pixel_are_refused(ref, override):
-    """Below ~0.5 px FWHM the pixel integration of a Moffat star loses flux: refuse, naming the
-    field and the allowed range."""
-    with pytest.raises(ConfigError, match=r"fwhm.*\[0\.5, 100000\]"):
+def test_objects_narrower_than_half_a_pixel_are_refused(ref, override):
+    """Below ~0.5 px the pixel integration of a Moffat star, or the ray-shooting of a lensed
+    source, loses flux: refuse, naming the field and the allowed range."""
+    with pytest.raises(ConfigError, match=r"(fwhm|r_eff).*\[0\.5, 100000\]"):
         load_config(ref, [override])

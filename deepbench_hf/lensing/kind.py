@@ -113,6 +113,9 @@ _ANGLE = Domain("float")
 _ANGLE_DEFAULT = {"uniform": [0.0, TWO_PI]}
 
 
+_SOURCE_R_EFF = Domain("float", low=0.5, high=1e5)
+
+
 def _px(default: Any, doc: str) -> Param:
     return Param(_PX, default, "px", doc)
 
@@ -161,7 +164,13 @@ SCHEMA: dict[str, Any] = {
     "source": Section(
         {
             "flux": Param(_FLUX, {"loguniform": [3000.0, 30000.0]}, "ADU", "unlensed total flux"),
-            "r_eff": _px({"uniform": [1.0, 3.0]}, "half-light radius (major axis)"),
+            "r_eff": Param(
+                _SOURCE_R_EFF,
+                {"uniform": [1.0, 3.0]},
+                "px",
+                "half-light radius (major axis), >= 0.5 px: the ray-shooting samples sources of "
+                "about a pixel and more (see the README's known limitation for steep cusps)",
+            ),
             "n": Param(_SERSIC_N, {"uniform": [0.5, 4.0]}, "", "Sérsic index"),
             "q": Param(_RATIO, {"uniform": [0.4, 1.0]}, "", "axis ratio b/a"),
             "angle": _angle(_ANGLE_DEFAULT, "major-axis position angle"),
