@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from .commands import non_empty
 from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
 from .errors import BuildError, DeepBenchError
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--out",
         required=True,
+        type=non_empty,
         metavar="DIR",
         help="dataset folder (created if missing): a local path or an fsspec URL (s3://...)",
     )

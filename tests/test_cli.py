@@ -141,6 +141,7 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         ),
         (["build", "shapes-easy", "--out", "zz://b/x"], "--out zz://b/x: Protocol not known"),
         (["build", "shapes-easy"], "the following arguments are required: --out"),
+        (["build", "shapes-easy", "--out", ""], "argument --out: must not be empty"),
         (
             ["build", "shapes-easy", "--out", "/proc/deepbench-no"],
             "--out /proc/deepbench-no: cannot write there",

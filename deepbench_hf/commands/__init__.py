@@ -4,3 +4,14 @@ Each module defines ``add_parser(subparsers) -> None`` and ``run(args) -> int`` 
 :data:`deepbench_hf.cli.COMMAND_MODULES`. Errors are :class:`~deepbench_hf.errors.DeepBenchError`
 (the CLI prints them on one line and exits non-zero).
 """
+
+from __future__ import annotations
+
+import argparse
+
+
+def non_empty(text: str) -> str:
+    """An argparse type: any non-blank string (an empty ``--out`` would silently mean "here")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text

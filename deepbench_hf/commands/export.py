@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import non_empty
+
 # The same tuples as deepbench_hf.export (imported lazily: it loads numpy and pyarrow).
 FORMATS = ("npy", "npz", "h5", "fits", "png", "jpeg")
 CATALOGUE_FORMATS = ("parquet", "csv")
@@ -24,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dir", metavar="DIR", help="dataset folder")
     parser.add_argument("config", metavar="CONFIG", help="config to export")
     parser.add_argument("--format", dest="fmt", required=True, choices=FORMATS)
-    parser.add_argument("--out", required=True, metavar="OUT", help="output folder")
+    parser.add_argument("--out", required=True, type=non_empty, metavar="OUT", help="output folder")
     parser.add_argument(
         "--split",
         dest="splits",
