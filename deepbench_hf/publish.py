@@ -154,6 +154,12 @@ def push(
                 f"{folder}: {len(report.problems)} problem(s), first: {report.problems[0]}; "
                 "nothing was pushed: run 'deepbench verify' and rebuild"
             )
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise PublishError(f"repo id {repo_id!r}: {str(exc).splitlines()[0]}") from None
     paths = _files(folder, chosen)
     branch = revision or "main"
     result = PushResult(repo_id, branch, chosen)

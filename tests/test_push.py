@@ -216,3 +216,8 @@ def test_inconsistent_folder_is_refused_before_any_upload(built_dir, tmp_path):
         push(folder, "org/never")
     with pytest.raises(PublishError, match="--config shapes-nope: not in"):
         push(folder, "org/never", configs=["shapes-nope"])
+
+
+def test_an_invalid_repo_id_is_named_before_any_upload(built_dir):
+    with pytest.raises(PublishError, match="repo id 'bad id!': Repo id must use alphanumeric"):
+        push(built_dir, "bad id!")
