@@ -231,3 +231,36 @@ def test_einstein_ring_and_balance_without_label_are_config_errors():
         load_config("lensing-easy", ring)
     with pytest.raises(ConfigError, match=r"balanced: balanced: true needs label"):
         load_config("lensing", ["label=none"])
+
+
+@pytest.mark.parametrize("kind", ["moffat", "gaussian"])
+def test_quasar_images_are_the_psf_integrated_over_pixels(kind):
+    """Each point-source image is the continuous PSF integrated over the pixels at its sub-pixel
+    position (not a bilinear deposit convolved with the sampled kernel), with its whole flux."""
+    from deepbench_hf.lensing.kind import LensScene, render_components, solve_point_source
+    from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, moffat
+    from deepbench_hf.sky.psf import PSF
+
+    psf = PSF(fwhm=1.5, kind=kind, beta=3.0)
+    scene = LensScene(
+        is_lens=True, theta_e=10.0, lens_x=31.6, lens_y=32.2, q=0.7, angle=0.4, gamma1=0.02,
+        gamma2=0.01, source_flux=1.0, source_x=32.3, source_y=32.0, source_r_eff=1.0,
+        source_n=1.0, source_q=1.0, source_angle=0.0, ps_flux=1000.0, ps_x=32.3, ps_y=32.0,
+        psf=psf,
+    )  # fmt: skip
+    images = solve_point_source(scene)
+    other = render_components(scene, shape=(64, 64), oversample=8, point_images=images).other
+    fluxes = 1000.0 * np.abs(images.magnification)
+    assert other.sum() == pytest.approx(fluxes.sum(), rel=1e-12)
+    k = 32  # brute force: k x k samples per pixel of the continuous PSF
+    sub = (np.arange(64 * k) + 0.5) / k - 0.5
+    expected = np.zeros((64, 64))
+    for x, y, flux in zip(images.x, images.y, fluxes, strict=True):
+        if kind == "moffat":
+            f = moffat(sub[None, :], sub[:, None], flux=1.0, x0=x, y0=y, fwhm=1.5, beta=3.0)
+        else:
+            s = 1.5 * FWHM_TO_SIGMA
+            f = np.exp(-0.5 * (((sub[None, :] - x) / s) ** 2 + ((sub[:, None] - y) / s) ** 2))
+        pixels = f.reshape(64, k, 64, k).mean(axis=(1, 3))
+        expected += flux * pixels / pixels.sum()
+    assert np.abs(other - expected).max() < 2e-3 * expected.max()

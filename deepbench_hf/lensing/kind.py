@@ -10,8 +10,9 @@ from +x towards +y; fluxes are total counts, ADU):
   position ``(source_x, source_y)`` of the same pixel frame (``offset`` px from the lens centre);
 * **point source** (optional): a quasar at the source centre (plus ``dx``, ``dy``), its images
   and signed magnifications solved with
-  :func:`~deepbench_hf.lensing.point_source.solve_lens_equation`, each image deposited
-  bilinearly (cloud-in-cell: flux- and centroid-exact) with flux ``ps_flux * |mu|``;
+  :func:`~deepbench_hf.lensing.point_source.solve_lens_equation`, each image of flux
+  ``ps_flux * |mu|`` drawn as the PSF integrated over the pixels at its sub-pixel position (all in
+  its pixel without a PSF);
 * **lens light** (optional): a Sérsic galaxy at the lens centre, its major axis at the mass
   angle + ``angle_offset``; **field stars** (optional): Moffat profiles.
 
@@ -31,10 +32,10 @@ Pipeline per example:
    pixel-centre rays and the cell-average rule where the image is smooth at the pixel scale,
    ``oversample`` x ``oversample`` sub-pixel rays on arcs, images of the source's core and within
    1.5 px of the lens centre) -- and drawn unlensed the same way, the image of a non-lens and the
-   reference of the ``magnification``; the point-source images, lens light and stars
-   (pixel-integrated, :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are
-   added; the lensed source and the rest are convolved with the PSF (one batched transform),
-   cropped to the frame and summed in float64;
+   reference of the ``magnification``; lens light and stars (pixel-integrated,
+   :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
+   and the rest are convolved with the PSF (one batched transform) and cropped to the frame; the
+   point-source images are added as pixel-integrated PSFs; all summed in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
    (:mod:`deepbench_hf.sky.noise`; the CCD image is sky-subtracted).
 
@@ -57,6 +58,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+from scipy import special
 
 from ..config import BuildConfig
 from ..distributions import Constant, Domain
@@ -73,7 +75,7 @@ from ..sky.imaging import (
     psf_schema,
 )
 from ..sky.kind import STAR_FWHM
-from ..sky.profiles import sersic_amplitude, sersic_bn
+from ..sky.profiles import FWHM_TO_SIGMA, sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
 from ..sky.stamps import draw_elliptical, draw_star, frame_bounds
 from .adaptive import integrate_pixels, near
@@ -455,8 +457,8 @@ def solve_point_source(scene: LensScene) -> PointImages:
 class Rendered:
     """Noiseless components of an image, float64 on the ``(H, W)`` frame.
 
-    ``lensed_source`` is the (PSF-convolved) lensed extended source alone, ``other`` the
-    point-source images + lens light + stars (PSF-convolved); ``image_clean`` is
+    ``lensed_source`` is the (PSF-convolved) lensed extended source alone, ``other`` the lens
+    light + stars (PSF-convolved) + point-source images (pixel-integrated PSFs); ``image_clean`` is
     ``(lensed_source + other)`` as float32; ``magnification`` is the extended source's
     lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens).
     """
@@ -475,17 +477,42 @@ def _add_stamp(canvas: np.ndarray, stamp: Any, pad: int) -> None:
     canvas[r0 : r0 + h, c0 : c0 + w] += stamp.data
 
 
-def _deposit(canvas: np.ndarray, x: float, y: float, flux: float) -> None:
-    """Cloud-in-cell: ``flux`` shared bilinearly by the 4 pixels around ``(x, y)`` (exact flux
-    and centroid); parts falling outside ``canvas`` are lost."""
+def _add_point(canvas: np.ndarray, psf: PSF | None, x: float, y: float, flux: float) -> None:
+    """Add a point source of ``flux`` at ``(x, y)`` (frame pixels) to ``canvas`` (the frame).
+
+    With a PSF: the PSF integrated over each pixel at the source's sub-pixel position, within the
+    PSF's 99.9 % radius and normalised to ``flux`` (as the convolution kernel is normalised to 1);
+    parts outside the frame are lost. Without a PSF: all the flux in the pixel containing
+    ``(x, y)``, the exact pixel integral of a point.
+    """
     h, w = canvas.shape
-    i0, j0 = math.floor(x), math.floor(y)
-    fx, fy = x - i0, y - j0
-    for dj, wy in ((0, 1.0 - fy), (1, fy)):
-        for di, wx in ((0, 1.0 - fx), (1, fx)):
-            r, c = j0 + dj, i0 + di
-            if 0 <= r < h and 0 <= c < w:
-                canvas[r, c] += flux * wx * wy
+    if psf is None:
+        r, c = math.floor(y + 0.5), math.floor(x + 0.5)
+        if 0 <= r < h and 0 <= c < w:
+            canvas[r, c] += flux
+        return
+    k = psf.radius
+    if psf.kind == "moffat":
+        stamp = draw_star(
+            flux=flux, x0=x, y0=y, fwhm=psf.fwhm, beta=psf.beta, bounds=(-k, h + k, -k, w + k)
+        )
+        data, r0, c0 = stamp.data.astype(np.float64), stamp.row0, stamp.col0
+    else:  # Gaussian: a product of erf differences over the pixel edges
+        sigma = psf.fwhm * FWHM_TO_SIGMA
+        r0, c0 = math.floor(y + 0.5) - k, math.floor(x + 0.5) - k
+        gy = np.diff(special.ndtr((np.arange(r0, r0 + 2 * k + 2) - 0.5 - y) / sigma))
+        gx = np.diff(special.ndtr((np.arange(c0, c0 + 2 * k + 2) - 0.5 - x) / sigma))
+        data = np.outer(gy, gx)
+    total = data.sum()
+    if total <= 0.0:
+        return
+    data *= flux / total
+    rows = slice(max(r0, 0), min(r0 + data.shape[0], h))
+    cols = slice(max(c0, 0), min(c0 + data.shape[1], w))
+    if rows.start < rows.stop and cols.start < cols.stop:
+        canvas[rows, cols] += data[
+            rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0
+        ]
 
 
 def render_components(
@@ -537,10 +564,6 @@ def render_components(
         lensed, magnification = unlensed, 1.0
 
     other = np.zeros(grid, dtype=np.float64)
-    if point_images is None:
-        point_images = solve_point_source(scene)
-    for x, y, mu in zip(point_images.x, point_images.y, point_images.magnification, strict=True):
-        _deposit(other, float(x) + pad, float(y) + pad, scene.ps_flux * abs(float(mu)))
     bounds = frame_bounds(shape, pad)
     if scene.lens_light is not None:
         flux, r_eff, n, q, angle = scene.lens_light
@@ -563,6 +586,10 @@ def render_components(
     if psf is not None:
         window = (pad, pad + h, pad, pad + w)
         lensed, other = convolve(np.stack((lensed, other)), psf, mode="same", window=window)
+    if point_images is None:
+        point_images = solve_point_source(scene)
+    for x, y, mu in zip(point_images.x, point_images.y, point_images.magnification, strict=True):
+        _add_point(other, psf, float(x), float(y), scene.ps_flux * abs(float(mu)))
     clean = (lensed + other).astype(np.float32)
     return Rendered(
         image_clean=clean, lensed_source=lensed, other=other, magnification=magnification
