@@ -19,12 +19,22 @@ deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` 
    the lens centre) -- unless all five samples of the pixel's stencil are fainter than
    :data:`FLOOR` times the brightest sample of the frame.
 
-The refined pixels equal the uniform ``k x k`` result; the others agree with it to its own
-integration error (tested against ``16 x 16`` sub-sampling). Faint pixels below the floor carry
-absolute errors below ~``1e-4`` of the peak surface brightness. A feature narrower than a pixel
-that no pixel centre sees is missed, as by any sampling at the pixel scale: lensed arcs keep the
-source's radial size (isothermal lenses have radial magnification ~1), so sources with a minor
-axis of >~ 0.5 px are always sampled.
+4. integrates the **cusps** further: in a refined pixel whose brightest sub-pixel sample
+   exceeds :data:`CUSP_RATIO` times the pixel's mean (the steep centre of a Sérsic n >~ 2 source,
+   or its lensed image, a ridge stretched across the pixel), if the pixel is brighter than
+   :data:`CUSP_FLOOR` times the brightest refined pixel, the ``k x k`` samples become cell
+   averages by the same fourth-order correction (second differences / 24), and the cells whose
+   curvature exceeds :data:`CUSP_CURVATURE` times the pixel's mean are sampled again on ``3 x 3``
+   rays, twice over. Point samples, uniform ones included, miss most of such a cusp: its
+   brightest pixel errs by up to ~15 % at ``k = 8``; this brings it below ~0.6 % of the pixel
+   (tested against ``512 x 512`` sub-sampling).
+
+The refined pixels other than cusps equal the uniform ``k x k`` result; the others agree with
+it to its own integration error (tested against ``16 x 16`` sub-sampling). Faint pixels below
+the floor carry absolute errors below ~``1e-4`` of the peak surface brightness. A feature
+narrower than a pixel that no pixel centre sees is missed, as by any sampling at the pixel
+scale: lensed arcs keep the source's radial size (isothermal lenses have radial magnification
+~1), so sources with a minor axis of >~ 0.5 px are always sampled.
 
 Conventions as in :mod:`deepbench_hf.lensing.raytrace`: ``image[row, col]``, x = column,
 y = row, pixel centres at integer coordinates, sub-pixel centres ``c - 0.5 + (a + 0.5) / k``.
@@ -38,7 +48,16 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FLOOR", "MAX_STEP", "RTOL", "integrate_pixels", "near"]
+__all__ = [
+    "CUSP_CURVATURE",
+    "CUSP_FLOOR",
+    "CUSP_RATIO",
+    "FLOOR",
+    "MAX_STEP",
+    "RTOL",
+    "integrate_pixels",
+    "near",
+]
 
 MAX_STEP = math.exp(0.75)
 """Largest ratio of neighbouring centre samples integrated by the cell-average rule."""
@@ -51,6 +70,19 @@ RTOL = 1e-3
 
 _D4_ERROR = 1.0 / 288.0 - 1.0 / 1920.0  # the rule's error per unit fourth derivative, per axis
 
+CUSP_RATIO = 2.0
+"""A refined pixel whose brightest sub-pixel sample exceeds this multiple of its mean is a cusp."""
+
+CUSP_FLOOR = 0.1
+"""Cusps dimmer than this fraction of the brightest refined pixel are left at ``k x k``."""
+
+CUSP_CURVATURE = 0.5
+"""Cells of a cusp whose ``|d2x| + |d2y|`` exceeds this fraction of the pixel's mean are sampled
+again (``3 x 3`` rays, two levels); at the last level, only cells below it get the correction."""
+
+_CUSP_RAYS = 3  # odd: a finer sample falls on the coarse cell's centre, wherever the cusp is
+_CUSP_LEVELS = 2
+
 SurfaceFn = Callable[[np.ndarray, np.ndarray], npt.ArrayLike]
 
 
@@ -61,6 +93,7 @@ def integrate_pixels(
     oversample: int,
     refine: np.ndarray | None = None,
     dtype: npt.DTypeLike = np.float32,
+    cusps: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Counts per pixel of the surface brightness ``surface`` over a frame of ``shape``.
 
@@ -79,6 +112,9 @@ def integrate_pixels(
         Optional boolean ``(H, W)`` mask of pixels always refined (if not below the floor).
     dtype
         Floating dtype of the coordinates (``float32`` is about twice as fast).
+    cusps
+        Integrate cusps further (step 4 of the module docstring; needs ``oversample >= 3``).
+        ``False`` leaves every refined pixel at its uniform ``k x k`` value.
 
     Returns
     -------
@@ -111,8 +147,83 @@ def integrate_pixels(
         sx = cols.astype(dtype)[:, None, None] + offsets[None, None, :]
         sy = rows.astype(dtype)[:, None, None] + offsets[None, :, None]
         sub = np.asarray(surface(sx, sy)).reshape(idx.size, k * k)
-        image.flat[idx] = sub.mean(axis=1)
+        mean = sub.mean(axis=1)
+        image.flat[idx] = mean
+        if cusps and k >= 3:
+            bright = np.flatnonzero(mean > CUSP_FLOOR * mean.max())
+            cusp = bright[sub[bright].max(axis=1) > CUSP_RATIO * mean[bright]]
+            if cusp.size:
+                cells = _cusp_cells(
+                    surface,
+                    sub[cusp].reshape(-1, k, k),
+                    cols[cusp] - 0.5,
+                    rows[cusp] - 0.5,
+                    1.0 / k,
+                    mean[cusp, None, None],
+                    _CUSP_LEVELS,
+                    dtype,
+                )
+                image.flat[idx[cusp]] = cells.reshape(cusp.size, -1).mean(axis=1)
     return image.astype(np.float64), refined
+
+
+def _cusp_cells(
+    surface: SurfaceFn,
+    samples: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    side: float,
+    scale: np.ndarray,
+    levels: int,
+    dtype: npt.DTypeLike,
+) -> np.ndarray:
+    """Cell averages of ``(n, m, m)`` grids of square cells of ``side`` px, from the samples at
+    their centres; grid ``p`` has its lower-left corner at ``(x0[p], y0[p])`` and ``scale[p]``
+    is its pixel's mean surface brightness. See step 4 of the module docstring."""
+    across_x, across_y = _second_differences(samples.shape[-1], samples.dtype)
+    d2x = samples @ across_x
+    d2y = across_y @ samples
+    correction = (d2x + d2y) * (1.0 / 24.0)
+    curvature = np.abs(d2x) + np.abs(d2y)
+    rough = curvature > CUSP_CURVATURE * scale
+    if levels == 0:
+        correction[rough] = 0.0
+        return samples + correction
+    cells = samples + correction
+    p, i, j = np.nonzero(rough)
+    if p.size:
+        fine = side / _CUSP_RAYS
+        offsets = (np.arange(_CUSP_RAYS) + 0.5) * fine
+        cx, cy = x0[p] + j * side, y0[p] + i * side
+        again = np.asarray(
+            surface(
+                (cx[:, None, None] + offsets).astype(dtype),
+                (cy[:, None, None] + offsets[:, None]).astype(dtype),
+            )
+        )
+        again = _cusp_cells(surface, again, cx, cy, fine, scale[p], levels - 1, dtype)
+        cells[p, i, j] = again.reshape(p.size, -1).mean(axis=1)
+    return cells
+
+
+_SECOND_DIFFERENCES: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _second_differences(m: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, B)`` with ``s @ A`` the second differences of ``s`` along its last axis and ``B @ s``
+    along the one before (centred inside, one-sided 4-point rules at the edges, ``m >= 3``)."""
+    key = (m, np.dtype(dtype).str)
+    if key not in _SECOND_DIFFERENCES:
+        d = np.zeros((m, m))
+        for i in range(1, m - 1):
+            d[i, i - 1 : i + 2] = (1.0, -2.0, 1.0)
+        if m >= 4:
+            d[0, :4] = (2.0, -5.0, 4.0, -1.0)
+            d[-1, -4:] = (-1.0, 4.0, -5.0, 2.0)
+        else:
+            d[0, :3] = d[-1, -3:] = (1.0, -2.0, 1.0)
+        _SECOND_DIFFERENCES[key] = (np.ascontiguousarray(d.T, dtype=dtype), d.astype(dtype))
+    return _SECOND_DIFFERENCES[key]
 
 
 def _rough(f: np.ndarray, refine: np.ndarray | None) -> np.ndarray:
