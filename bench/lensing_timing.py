@@ -18,15 +18,15 @@ about 64k sub-pixels per call, which keeps the working arrays in the L2 cache) i
 (adaptive, what the ``lensing`` kind does) renders one image per call with
 ``deepbench_hf.lensing.adaptive.integrate_pixels``: a ray per pixel centre and the cell-average
 rule where the image is smooth at the pixel scale, ``k x k`` sub-pixel rays (the uniform values)
-elsewhere. lenstronomy renders one image per ``ImageModel.image`` call (its model objects are
-built once, outside the timed loop), in its default uniform mode and, as **LA**, in its adaptive
-mode (``compute_mode='adaptive'``) given for each image the pixels A refines (one model per
-image, built outside the timing). Accuracy: all are compared, noiseless, with uniform
-``16 x 16`` sub-sampling (``err`` / ``med``: max / median |difference| / peak over the interior
-pixels of 8 images; U's error is lenstronomy's, as U equals lenstronomy to ~1e-10), and the
-share of pixels A sub-samples is printed. The rates with and without the noise step are printed
-side by side; the variants are timed in interleaved rounds and the best round is kept, which makes
-the ratio robust to other load on the core.
+elsewhere, and Sérsic cusps integrated further (its step 4). lenstronomy renders one image per
+``ImageModel.image`` call (its model objects are built once, outside the timed loop), in its
+default uniform mode and, as **LA**, in its adaptive mode (``compute_mode='adaptive'``) given for
+each image the pixels A refines (one model per image, built outside the timing). Accuracy: all are
+compared, noiseless, with uniform ``16 x 16`` sub-sampling (``err`` / ``med``: max / median
+|difference| / peak over the interior pixels of 8 images; U's error is lenstronomy's, as U equals
+lenstronomy to ~1e-10), and the share of pixels A sub-samples is printed. The rates with and
+without the noise step are printed side by side; the variants are timed in interleaved rounds and
+the best round is kept, which makes the ratio robust to other load on the core.
 
 The Sérsic profile: ``deepbench_hf.sky.profiles.sersic`` if importable (``--sersic sky``),
 otherwise a local point evaluation (``--sersic local``, the default), with the product-averaged

@@ -171,7 +171,7 @@ SCHEMA: dict[str, Any] = {
                 {"uniform": [1.0, 3.0]},
                 "px",
                 "half-light radius (major axis), >= 0.5 px: the ray-shooting samples sources of "
-                "about a pixel and more (see the README's known limitation for steep cusps)",
+                "about a pixel and more",
             ),
             "n": Param(_SERSIC_N, {"uniform": [0.5, 4.0]}, "", "Sérsic index"),
             "q": Param(_RATIO, {"uniform": [0.4, 1.0]}, "", "axis ratio b/a"),
