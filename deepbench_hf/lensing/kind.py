@@ -31,7 +31,8 @@ Pipeline per example:
    integrated over each pixel adaptively (:func:`~deepbench_hf.lensing.adaptive.integrate_pixels`:
    pixel-centre rays and the cell-average rule where the image is smooth at the pixel scale,
    ``oversample`` x ``oversample`` sub-pixel rays on arcs, images of the source's core and within
-   1.5 px of the lens centre) -- and drawn unlensed the same way, the image of a non-lens and the
+   1.5 px of the lens centre, and finer cells on the steep centre of the source, its cusp) -- and
+   drawn unlensed the same way, the image of a non-lens and the
    reference of the ``magnification``; lens light and stars (pixel-integrated,
    :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
    and the rest are convolved with the PSF (one batched transform) and cropped to the frame; the
