@@ -395,6 +395,8 @@ def export(
     scalings = _scalings(folder, record, features, chosen, fmt) if fmt in ("png", "jpeg") else {}
     _check_export_output(out)
     final = out.resolve()
+    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
+        raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
     out = final.parent / f".{final.name}.deepbench-export"
     shutil.rmtree(out, ignore_errors=True)  # left over from an interrupted export
     try:
@@ -433,9 +435,12 @@ def export(
                 else sorted({str(p.relative_to(out).parent) + "/" for p in state.files}),
             }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        earlier = final.parent / f".{final.name}.deepbench-export-old"
+        shutil.rmtree(earlier, ignore_errors=True)
         if final.exists():
-            shutil.rmtree(final)
+            final.rename(earlier)  # kept until the new export is in place
         out.rename(final)
+        shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return manifest

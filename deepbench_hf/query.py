@@ -49,7 +49,7 @@ def _view_clash(configs: list[str]) -> tuple[str, str] | None:
     """Two configs whose views would have the same name, if any."""
     seen: dict[str, str] = {}
     for name in configs:
-        view = view_name(name)
+        view = view_name(name).lower()  # DuckDB identifiers ignore case
         if view in seen:
             return seen[view], name
         seen[view] = name

@@ -61,6 +61,8 @@ class Setting:
             raw = float(raw)
         if not self.domain.contains(raw):
             raise ConfigError(source, path, f"expected {self.domain.describe()}, got {raw!r}")
+        if self.domain.kind == "int":
+            raw = int(raw)  # 1e1 or 10.0 (YAML floats) are the integer 10, with its config hash
         return raw, raw
 
 

@@ -291,7 +291,7 @@ def build_config(
     """
     if num_proc < 1:
         raise BuildError(f"--num-proc: must be >= 1, got {num_proc}")
-    out_text = str(out_dir).rstrip("/")
+    out_text = str(out_dir).rstrip("/") or "/"
     if not _is_url(out_text):
         out_text = str(Path(fsspec.core.strip_protocol(out_text)).absolute())
         _check_local_output(Path(out_text))

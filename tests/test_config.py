@@ -87,6 +87,10 @@ def test_scientific_notation_reads_as_numbers(tmp_path):
     assert noise["sky_level"] == Constant(100.0) and noise["read_noise"] == Constant(3.0)
     with pytest.raises(ConfigError, match="sky_level"):
         load_config("sky-easy", ["noise.ccd.sky_level='5e1'"])
+    as_float = load_config("shapes-easy", ["splits.train=1e1", "seed=2.0e+1"])
+    as_int = load_config("shapes-easy", ["splits.train=10", "seed=20"])
+    assert as_float.splits["train"] == 10 and isinstance(as_float.splits["train"], int)
+    assert as_float.config_hash == as_int.config_hash
 
 
 def test_resolved_config_reloads_to_the_same_hash(tmp_path):

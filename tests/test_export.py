@@ -192,7 +192,9 @@ def test_export_all_splits_from_the_cli(built_dir, tmp_path, capsys):
         assert npz["image"].shape == (40, 64, 64)
 
 
-def test_an_export_replaces_an_earlier_one_whole_and_spares_foreign_folders(built_dir, tmp_path):
+def test_an_export_replaces_an_earlier_one_whole_and_spares_foreign_folders(
+    built_dir, tmp_path, monkeypatch
+):
     out = tmp_path / "exo"
     export(built_dir, "shapes-easy", "npy", out)
     export(built_dir, "shapes-hard", "npz", out, splits=[SPLIT])
@@ -208,6 +210,11 @@ def test_an_export_replaces_an_earlier_one_whole_and_spares_foreign_folders(buil
     ):
         export(built_dir, "shapes-easy", "npy", mine)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(ExportError, match="is the current folder or holds it"):
+        export(built_dir, "shapes-easy", "npy", ".")
 
 
 def test_export_errors_are_one_line(built_dir, tmp_path, capsys):

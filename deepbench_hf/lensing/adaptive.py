@@ -19,7 +19,7 @@ deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` 
    the lens centre) -- unless all five samples of the pixel's stencil are fainter than
    :data:`FLOOR` times the brightest sample of the frame.
 
-4. integrates the **cusps** further: in a refined pixel whose brightest sub-pixel sample
+4. integrates the **cusps** further (``k >= 4``): in a refined pixel whose brightest sample
    exceeds :data:`CUSP_RATIO` times the pixel's mean (the steep centre of a Sérsic n >~ 2 source,
    or its lensed image, a ridge stretched across the pixel), if the pixel is brighter than
    :data:`CUSP_FLOOR` times the brightest refined pixel, the ``k x k`` samples become cell
@@ -113,7 +113,8 @@ def integrate_pixels(
     dtype
         Floating dtype of the coordinates (``float32`` is about twice as fast).
     cusps
-        Integrate cusps further (step 4 of the module docstring; needs ``oversample >= 3``).
+        Integrate cusps further (step 4 of the module docstring; ``oversample >= 4`` only: with
+        3 samples a side, the curvature of the edge cells is that of the middle one).
         ``False`` leaves every refined pixel at its uniform ``k x k`` value.
 
     Returns
@@ -149,7 +150,7 @@ def integrate_pixels(
         sub = np.asarray(surface(sx, sy)).reshape(idx.size, k * k)
         mean = sub.mean(axis=1)
         image.flat[idx] = mean
-        if cusps and k >= 3:
+        if cusps and k >= 4:
             bright = np.flatnonzero(mean > CUSP_FLOOR * mean.max())
             cusp = bright[sub[bright].max(axis=1) > CUSP_RATIO * mean[bright]]
             if cusp.size:
