@@ -26,7 +26,7 @@ deflection turns discontinuously) vary within a pixel. :func:`integrate_pixels` 
    averages by the same fourth-order correction (second differences / 24), and the cells whose
    curvature exceeds :data:`CUSP_CURVATURE` times the pixel's mean are sampled again on ``3 x 3``
    rays, twice over. Point samples, uniform ones included, miss most of such a cusp: its
-   brightest pixel errs by up to ~15 % at ``k = 8``; this brings it below ~0.6 % of the pixel
+   brightest pixel errs by up to ~15 % at ``k = 8``; this brings it to ~1 % of the pixel at worst
    (tested against ``512 x 512`` sub-sampling).
 
 The refined pixels other than cusps equal the uniform ``k x k`` result; the others agree with
