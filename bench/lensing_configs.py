@@ -257,14 +257,20 @@ def cycle(items: list[Any], work: Callable[[Any], object]) -> Callable[[], int]:
     return step
 
 
-def compare(config: BuildConfig, examples: list[Example], models: list[LenstronomyScene]):
+def compare(
+    config: BuildConfig,
+    scenes: list[LensScene],
+    solved: list[PointImages],
+    models: list[LenstronomyScene],
+) -> tuple[float, float]:
     """Worst max and median ``|ours - lenstronomy| / peak`` over the interior, noiseless."""
     p = config.params
     shape = (p["image_size"]["height"], p["image_size"]["width"])
     worst_max = worst_med = 0.0
-    for example, model in zip(examples, models, strict=True):
-        scene = scene_of(config, example)
-        ours = render_components(scene, shape=shape, oversample=p["oversample"]).image_clean
+    for scene, images, model in zip(scenes, solved, models, strict=True):
+        ours = render_components(
+            scene, shape=shape, oversample=p["oversample"], point_images=images
+        ).image_clean
         m = (scene.psf.radius if scene.psf is not None else 0) + 2
         diff = np.abs(ours.astype(np.float64) - model.image())[m:-m, m:-m] / ours.max()
         worst_max = max(worst_max, float(diff.max()))
@@ -272,19 +278,19 @@ def compare(config: BuildConfig, examples: list[Example], models: list[Lenstrono
     return worst_max, worst_med
 
 
-def run(name: str, scenes: int, seconds: float, rounds: int) -> str:
+def run(name: str, count: int, seconds: float, rounds: int) -> str:
     config = load_config(name)
     p = config.params
     shape = (p["image_size"]["height"], p["image_size"]["width"])
     kind = get_kind(config.kind)
-    examples = [make_example(config, "train", i) for i in range(scenes)]
+    examples = [make_example(config, "train", i) for i in range(count)]
     scenes = [scene_of(config, example) for example in examples]
     solved = [solve_point_source(scene) for scene in scenes]
     models = [
         LenstronomyScene(scene, images, shape, p["oversample"])
         for scene, images in zip(scenes, solved, strict=True)
     ]
-    err_max, err_med = compare(config, examples[:8], models[:8])
+    err_max, err_med = compare(config, scenes[:8], solved[:8], models[:8])
 
     pairs = list(zip(examples, models, strict=True))
     noise = p["noise"]
