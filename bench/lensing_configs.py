@@ -10,8 +10,8 @@ build does and times, in interleaved rounds of CPU time:
   variance, ``lensed_source``, arc mask, magnification (which needs a second, unlensed render),
   source S/N, the point-source solve and every truth column;
 * **images**: only what makes the noisy image, from the drawn scene and the solved point-source
-  images (which lenstronomy gets for free too): :func:`render_components` and noise. It still
-  renders the unlensed source for the magnification, a little more work than lenstronomy's;
+  images (which lenstronomy gets for free too): :func:`render_components` and noise, without
+  the unlensed render of a lens's source, which only the ``magnification`` column needs;
 * **lenstronomy**: ``ImageModel.image`` of the same scene with the config's ``oversample`` as its
   ``supersampling_factor`` (its default, regular mode), then the same noise function
   (:func:`apply_noise`) on the same noise stream.
@@ -99,7 +99,7 @@ def our_image(
     p = config.params
     shape = (p["image_size"]["height"], p["image_size"]["width"])
     rendered = render_components(
-        scene, shape=shape, oversample=p["oversample"], point_images=images
+        scene, shape=shape, oversample=p["oversample"], point_images=images, magnification=False
     )
     return apply_noise(p["noise"], rendered.image_clean, example.noise_rng()).image
 

@@ -461,7 +461,8 @@ class Rendered:
     ``lensed_source`` is the (PSF-convolved) lensed extended source alone, ``other`` the lens
     light + stars (PSF-convolved) + point-source images (pixel-integrated PSFs); ``image_clean`` is
     ``(lensed_source + other)`` as float32; ``magnification`` is the extended source's
-    lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens).
+    lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens; NaN for a lens
+    rendered with ``magnification=False``).
     """
 
     image_clean: np.ndarray
@@ -522,10 +523,13 @@ def render_components(
     shape: tuple[int, int],
     oversample: int,
     point_images: PointImages | None = None,
+    magnification: bool = True,
 ) -> Rendered:
     """Render a scene (deterministic: no random numbers), see the module docstring.
 
-    ``point_images`` defaults to :func:`solve_point_source` of the scene.
+    ``point_images`` defaults to :func:`solve_point_source` of the scene. The unlensed source
+    of a lens serves only its ``magnification``; ``magnification=False`` skips it (the image is
+    the same, ``Rendered.magnification`` is NaN), e.g. to re-render ``image_clean``.
     """
     h, w = shape
     psf = scene.psf
@@ -552,17 +556,19 @@ def render_components(
             refine=near(grid, kw["x0"], kw["y0"], _REFINE_RADIUS),
             dtype=_DTYPE,
         )
-    unlensed, _ = integrate_pixels(
-        source,
-        shape=grid,
-        oversample=oversample,
-        refine=near(grid, scene.source_x + pad, scene.source_y + pad, _REFINE_RADIUS),
-        dtype=_DTYPE,
-    )
-    if scene.is_lens:
-        magnification = float(lensed.sum() / unlensed.sum())
-    else:
-        lensed, magnification = unlensed, 1.0
+    source_mu = 1.0 if not scene.is_lens else math.nan
+    if magnification or not scene.is_lens:
+        unlensed, _ = integrate_pixels(
+            source,
+            shape=grid,
+            oversample=oversample,
+            refine=near(grid, scene.source_x + pad, scene.source_y + pad, _REFINE_RADIUS),
+            dtype=_DTYPE,
+        )
+        if scene.is_lens:
+            source_mu = float(lensed.sum() / unlensed.sum())
+        else:
+            lensed = unlensed
 
     other = np.zeros(grid, dtype=np.float64)
     bounds = frame_bounds(shape, pad)
@@ -592,9 +598,7 @@ def render_components(
     for x, y, mu in zip(point_images.x, point_images.y, point_images.magnification, strict=True):
         _add_point(other, psf, float(x), float(y), scene.ps_flux * abs(float(mu)))
     clean = (lensed + other).astype(np.float32)
-    return Rendered(
-        image_clean=clean, lensed_source=lensed, other=other, magnification=magnification
-    )
+    return Rendered(image_clean=clean, lensed_source=lensed, other=other, magnification=source_mu)
 
 
 # ------------------------------------------------------------------------------------ re-render
@@ -660,6 +664,7 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
         scene_from_row(row),
         shape=shape,  # type: ignore[arg-type]
         oversample=int(np.asarray(row["oversample"])),
+        magnification=False,
     )
     return rendered.image_clean
 
