@@ -4,7 +4,8 @@
 answers the user's question instead: how fast does deepbench-hf make a config's images, and how
 fast would lenstronomy make the same images? For each config (default ``lensing-easy``,
 ``lensing``, ``lensing-hard``) it draws the first ``--scenes`` training examples exactly as a
-build does and times, in interleaved rounds of CPU time:
+build does and times them in CPU time, each scene made by each pipeline in turn (paired, so
+that the VM's drifting speed affects all three alike), in several passes:
 
 * **rows**: :meth:`LensingKind.generate` -- a whole dataset row: noisy image, ``image_clean``,
   variance, ``lensed_source``, arc mask, magnification (which needs a second, unlensed render),
@@ -35,7 +36,7 @@ Before timing, the noiseless images of both are compared over the interior (pixe
 radius + 2 from the edges, where lenstronomy, which renders no light from outside the frame,
 agrees with ours): the max and median ``|ours - lenstronomy| / peak`` of the worst scene.
 
-Usage: ``python bench/lensing_configs.py [CONFIG ...] [--scenes 48] [--seconds 40] [--rounds 10]``.
+Usage: ``python bench/lensing_configs.py [CONFIG ...] [--scenes 48] [--rounds 10]``.
 """
 
 from __future__ import annotations
@@ -223,38 +224,29 @@ class LenstronomyScene:
 
 
 # --------------------------------------------------------------------------------------------
-def measure_rounds(
-    fns: dict[str, Callable[[], int]], seconds: float, rounds: int
+def measure_paired(
+    fns: dict[str, Callable[[Any], object]], items: list[Any], rounds: int
 ) -> dict[str, list[float]]:
-    """Images per CPU second of each function in each of ``rounds`` rounds; within a round the
-    functions run back to back for ``seconds / rounds / len(fns)`` each, so that ratios taken
-    within a round compare runs made in the same state of the (drifting) machine."""
-    for fn in fns.values():
-        fn()  # warm-up
-    slot = seconds / rounds / len(fns)
-    rates: dict[str, list[float]] = {name: [] for name in fns}
+    """Images per CPU second of each function in each of ``rounds`` passes over ``items``.
+
+    Within a pass every item is made by every function in turn (the order rotating from item to
+    item), each call timed alone, so that the functions share the (drifting) state of the machine
+    at the scale of one image rather than of seconds: ratios taken within a pass compare like
+    with like."""
+    names = list(fns)
+    for name in names:
+        fns[name](items[0])  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
-        for name, fn in fns.items():
-            n, t0 = 0, time.process_time()
-            while True:
-                n += fn()
-                dt = time.process_time() - t0
-                if dt >= slot:
-                    break
-            rates[name].append(n / dt)
+        spent = dict.fromkeys(names, 0.0)
+        for i, item in enumerate(items):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                t0 = time.process_time()
+                fns[name](item)
+                spent[name] += time.process_time() - t0
+        for name in names:
+            rates[name].append(len(items) / spent[name])
     return rates
-
-
-def cycle(items: list[Any], work: Callable[[Any], object]) -> Callable[[], int]:
-    """A timing function that applies ``work`` to the next item on each call (one image)."""
-    state = {"i": 0}
-
-    def step() -> int:
-        work(items[state["i"] % len(items)])
-        state["i"] += 1
-        return 1
-
-    return step
 
 
 def compare(
@@ -278,7 +270,7 @@ def compare(
     return worst_max, worst_med
 
 
-def run(name: str, count: int, seconds: float, rounds: int) -> str:
+def run(name: str, count: int, rounds: int) -> str:
     config = load_config(name)
     p = config.params
     shape = (p["image_size"]["height"], p["image_size"]["width"])
@@ -292,25 +284,20 @@ def run(name: str, count: int, seconds: float, rounds: int) -> str:
     ]
     err_max, err_med = compare(config, scenes[:8], solved[:8], models[:8])
 
-    pairs = list(zip(examples, models, strict=True))
     noise = p["noise"]
 
-    def theirs(pair: tuple[Example, LenstronomyScene]) -> object:
-        example, model = pair
+    def rows(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
+        return kind.generate(config, item[0])
+
+    def images(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
+        return our_image(config, *item[:3])
+
+    def theirs(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
+        example, model = item[0], item[3]
         return apply_noise(noise, model.image().astype(np.float32), example.noise_rng())
 
-    rates = measure_rounds(
-        {
-            "rows": cycle(examples, lambda e: kind.generate(config, e)),
-            "images": cycle(
-                list(zip(examples, scenes, solved, strict=True)),
-                lambda item: our_image(config, *item),
-            ),
-            "lenstronomy": cycle(pairs, theirs),
-        },
-        seconds,
-        rounds,
-    )
+    items = list(zip(examples, scenes, solved, models, strict=True))
+    rates = measure_paired({"rows": rows, "images": images, "lenstronomy": theirs}, items, rounds)
     lt = rates["lenstronomy"]
     row_ratio = [r / t for r, t in zip(rates["rows"], lt, strict=True)]
     img_ratio = [r / t for r, t in zip(rates["images"], lt, strict=True)]
@@ -326,9 +313,8 @@ def run(name: str, count: int, seconds: float, rounds: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("configs", nargs="*", default=list(DEFAULT_CONFIGS))
-    ap.add_argument("--scenes", type=int, default=48, help="examples per config (cycled)")
-    ap.add_argument("--seconds", type=float, default=40.0, help="CPU seconds per config")
-    ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
+    ap.add_argument("--scenes", type=int, default=48, help="examples per config")
+    ap.add_argument("--rounds", type=int, default=10, help="timed passes over the scenes")
     ap.add_argument(
         "--system-malloc", action="store_true", help="keep glibc's default malloc trimming"
     )
@@ -344,12 +330,12 @@ def main() -> None:
     )
     print()
     print(
-        f"rows / images / lenstronomy: per CPU second (median of {args.rounds} interleaved "
-        f"rounds), {args.scenes} scenes per config cycled; all with noise"
+        f"rows / images / lenstronomy: per CPU second (median of {args.rounds} passes over "
+        f"{args.scenes} scenes per config, each scene made by all three in turn); all with noise"
     )
     print(
         "k = the config's oversample = lenstronomy's supersampling_factor; ratios: median and "
-        "range over the rounds of the ratio within a round"
+        "range over the passes of the ratio within a pass"
     )
     print(
         "max / med diff: worst of 8 noiseless images, |ours - lenstronomy| / peak over the interior"
@@ -362,7 +348,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name in args.configs:
-        print(run(name, args.scenes, args.seconds, args.rounds), flush=True)
+        print(run(name, args.scenes, args.rounds), flush=True)
     print(f"# load average at end: {load_average()}")
 
 

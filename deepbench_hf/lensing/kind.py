@@ -51,9 +51,8 @@ Every truth parameter is stored in float64 as used, so :func:`render_clean_from_
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +93,8 @@ __all__ = [
     "render_components",
     "sample_scene",
     "scene_from_row",
+    "sersic_source",
+    "sersic_surface",
 ]
 
 TWO_PI = 2.0 * math.pi
@@ -397,6 +398,36 @@ def sample_scene(
 # ------------------------------------------------------------------------------------- render
 
 
+def sersic_surface(
+    *, flux: float, x0: float, y0: float, r_eff: float, n: float, q: float, angle: float
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """:func:`sersic_source` with these parameters as a function of ``(x, y)``, its constants
+    (``b_n``, ``I_e``, the rotation) computed once for the several calls of an integration."""
+    b = float(sersic_bn(n))
+    i_e = float(sersic_amplitude(flux=flux, r_eff=r_eff, n=n, q=q))
+    c, s = math.cos(angle), math.sin(angle)
+    cu, su = c / r_eff, s / r_eff
+    cv, sv = c / (q * r_eff), s / (q * r_eff)
+    power = 0.5 / n
+
+    def surface(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        dx = np.subtract(x, x0)
+        dy = np.subtract(y, y0)
+        u = dx * cu + dy * su
+        v = dy * cv - dx * sv
+        u *= u  # u and v have the broadcast shape of x and y
+        v *= v
+        rho2 = np.add(u, v, out=u)
+        np.power(rho2, power, out=rho2)
+        rho2 -= 1.0
+        rho2 *= -b
+        np.exp(rho2, out=rho2)
+        rho2 *= i_e
+        return rho2
+
+    return surface
+
+
 def sersic_source(
     x: np.ndarray,
     y: np.ndarray,
@@ -412,22 +443,7 @@ def sersic_source(
     """Sérsic surface brightness (counts/px²) at ``(x, y)``: the same profile as
     :func:`deepbench_hf.sky.profiles.sersic` (astropy ``Sersic2D``), evaluated for speed with
     ``rho ** (1 / n) = (rho²) ** (1 / 2n)`` and in-place operations (no ``hypot``)."""
-    b = float(sersic_bn(n))
-    i_e = float(sersic_amplitude(flux=flux, r_eff=r_eff, n=n, q=q))
-    c, s = math.cos(angle), math.sin(angle)
-    dx = np.subtract(x, x0)
-    dy = np.subtract(y, y0)
-    u = dx * (c / r_eff) + dy * (s / r_eff)
-    v = dy * (c / (q * r_eff)) - dx * (s / (q * r_eff))
-    u *= u  # u and v have the broadcast shape of x and y
-    v *= v
-    rho2 = np.add(u, v, out=u)
-    np.power(rho2, 0.5 / n, out=rho2)
-    rho2 -= 1.0
-    rho2 *= -b
-    np.exp(rho2, out=rho2)
-    rho2 *= i_e
-    return rho2
+    return sersic_surface(flux=flux, x0=x0, y0=y0, r_eff=r_eff, n=n, q=q, angle=angle)(x, y)
 
 
 @dataclass(frozen=True)
@@ -535,8 +551,7 @@ def render_components(
     psf = scene.psf
     pad = psf.radius if psf is not None else 0
     grid = (h + 2 * pad, w + 2 * pad)
-    source = functools.partial(
-        sersic_source,
+    source = sersic_surface(
         flux=scene.source_flux,
         x0=scene.source_x + pad,
         y0=scene.source_y + pad,
