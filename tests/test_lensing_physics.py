@@ -268,6 +268,27 @@ def test_sis_deflection_is_theta_e_everywhere():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_round_lens_ray_shooting_is_the_sie_limit(dtype):
+    """``ray_shoot`` of a round lens (q = 1, the SIS fast path) equals the general SIE formula
+    at q -> 1 and beta = theta - deflection - shear, the centre ray undeflected."""
+    x, y = (v.astype(dtype) for v in _grid(64))
+    x[0, 0], y[0, 0] = 31.5, 30.25  # a ray through the lens centre
+    kw = dict(theta_e=9.3, x0=31.5, y0=30.25, angle=0.7, gamma1=0.03, gamma2=-0.02)
+    bx, by = mass.ray_shoot(x, y, q=1.0, **kw)
+    assert bx.dtype == by.dtype == dtype
+    near_x, near_y = mass.ray_shoot(x, y, q=1.0 - 1e-12, **kw)
+    tol = 1e-9 if dtype == np.float64 else 2e-5  # px; float32 positions are ~4e-6 px apart
+    np.testing.assert_allclose(bx, near_x, rtol=0, atol=tol)
+    np.testing.assert_allclose(by, near_y, rtol=0, atol=tol)
+    ax, ay = mass.deflection(
+        x.astype(np.float64), y.astype(np.float64), q=1.0, **kw
+    )  # float64 reference
+    np.testing.assert_allclose(bx, x - ax, rtol=0, atol=tol)
+    np.testing.assert_allclose(by, y - ay, rtol=0, atol=tol)
+    assert (bx[0, 0], by[0, 0]) == (x[0, 0], y[0, 0])
+
+
 def test_einstein_ring_radius():
     """A small Gaussian source behind an SIS makes a ring of radius theta_e.
 

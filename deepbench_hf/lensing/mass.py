@@ -561,9 +561,10 @@ def ray_shoot(
     r"""Map image-plane positions to the source plane: :math:`\beta = \theta - \alpha(\theta)`.
 
     Same as lenstronomy's ``LensModel(['SIE', 'SHEAR']).ray_shooting``. Written for speed
-    (in-place operations, parameter-only factors folded into per-lens coefficients); sparse
-    grids (``x`` of shape ``(1, W)``, ``y`` of shape ``(H, 1)``) and batched parameters (shape
-    ``(B, 1, 1)``) are the intended use. Parameters as in :func:`deflection`.
+    (in-place operations, parameter-only factors folded into per-lens coefficients; a round lens,
+    ``q = 1``, by the SIS formula, its limit); sparse grids (``x`` of shape ``(1, W)``, ``y`` of
+    shape ``(H, 1)``) and batched parameters (shape ``(B, 1, 1)``) are the intended use.
+    Parameters as in :func:`deflection`.
 
     Returns
     -------
@@ -571,12 +572,14 @@ def ray_shoot(
         Source-plane positions in pixels.
     """
     x, y, dtype = _coords(x, y)
-    k = _SIECoef(theta_e, q, angle, dtype)
     dx = x - np.asarray(x0, dtype=dtype)
     dy = y - np.asarray(y0, dtype=dtype)
+    sx0, sy0 = _shear_centre(x0, y0, shear_x0, shear_y0)
+    if np.ndim(q) == 0 and float(q) == 1.0 and np.ndim(theta_e) == 0:
+        return _ray_shoot_sis(x, y, dx, dy, float(theta_e), sx0, sy0, gamma1, gamma2, dtype)
+    k = _SIECoef(theta_e, q, angle, dtype)
     t1, t2 = _sie_angles(dx, dy, k)
     # beta = theta - shear - rotate(b / e * (t1, t2), +angle)
-    sx0, sy0 = _shear_centre(x0, y0, shear_x0, shear_y0)
     g1 = np.asarray(gamma1, dtype=dtype)
     g2 = np.asarray(gamma2, dtype=dtype)
     sdx = x - np.asarray(sx0, dtype=dtype)
@@ -597,6 +600,42 @@ def ray_shoot(
     np.multiply(k.ac, t2, out=tmp)
     by -= tmp
     by -= gy
+    return bx, by
+
+
+def _ray_shoot_sis(
+    x: np.ndarray,
+    y: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    theta_e: float,
+    sx0: npt.ArrayLike,
+    sy0: npt.ArrayLike,
+    gamma1: npt.ArrayLike,
+    gamma2: npt.ArrayLike,
+    dtype: np.dtype,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`ray_shoot` of a round lens (``q = 1``, the singular isothermal sphere), whose
+    deflection ``theta_e (dx, dy) / r`` is the ``q -> 1`` limit of the SIE's: a third of the
+    array operations of the general formula (0 at the centre)."""
+    if not theta_e >= 0.0:
+        raise ValueError(f"SIE Einstein radius theta_e must be >= 0 px, got {theta_e}")
+    r = np.add(dx * dx, dy * dy)
+    np.sqrt(r, out=r)
+    # r = 0 only at the centre (dx = dy = 0): any floor keeping theta_e / r finite gives 0 there
+    np.maximum(r, math.sqrt(np.finfo(dtype).tiny), out=r)
+    scale = np.divide(dtype.type(theta_e), r, out=r)  # alpha / (dx, dy)
+    bx = np.multiply(scale, dx)
+    np.subtract(x, bx, out=bx)
+    by = np.multiply(scale, dy, out=scale)
+    np.subtract(y, by, out=by)
+    g1 = np.asarray(gamma1, dtype=dtype)
+    g2 = np.asarray(gamma2, dtype=dtype)
+    if np.any(g1) or np.any(g2):
+        sdx = x - np.asarray(sx0, dtype=dtype)
+        sdy = y - np.asarray(sy0, dtype=dtype)
+        bx -= g1 * sdx + g2 * sdy
+        by -= g2 * sdx - g1 * sdy
     return bx, by
 
 
