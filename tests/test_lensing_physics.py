@@ -289,6 +289,32 @@ def test_round_lens_ray_shooting_is_the_sie_limit(dtype):
     assert (bx[0, 0], by[0, 0]) == (x[0, 0], y[0, 0])
 
 
+@pytest.mark.parametrize(
+    "batched",
+    [
+        {"gamma1": np.array([0.0, 0.05])},
+        {"angle": np.array([0.1, 0.5]), "q": np.array([1.0, 0.8])},
+        {"shear_x0": np.array([20.0, 40.0])},
+        {"x0": np.array([30.0, 33.0])},
+        {"theta_e": np.array([5.0, 9.0])},
+    ],
+    ids=["shear", "angle-q", "shear-centre", "centre", "theta_e"],
+)
+def test_ray_shooting_broadcasts_batched_parameters(batched):
+    """Any parameter given per lens (shape (2, 1, 1)), the others scalar and q = 1 by default:
+    the result has the batch axis and each slice is the single-lens result."""
+    x, y = _grid(32)
+    params = dict(theta_e=7.0, x0=15.5, y0=16.2, angle=0.3, gamma1=0.02, gamma2=-0.01)
+    params.update({key: value.reshape(2, 1, 1) for key, value in batched.items()})
+    bx, by = mass.ray_shoot(x, y, **params)
+    assert bx.shape == by.shape == (2, 32, 32)
+    for i in range(2):
+        one = {key: (value[i, 0, 0] if np.ndim(value) else value) for key, value in params.items()}
+        ex, ey = mass.ray_shoot(x, y, **one)
+        np.testing.assert_allclose(bx[i], ex, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(by[i], ey, rtol=0, atol=1e-12)
+
+
 def test_einstein_ring_radius():
     """A small Gaussian source behind an SIS makes a ring of radius theta_e.
 

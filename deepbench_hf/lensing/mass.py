@@ -575,7 +575,8 @@ def ray_shoot(
     dx = x - np.asarray(x0, dtype=dtype)
     dy = y - np.asarray(y0, dtype=dtype)
     sx0, sy0 = _shear_centre(x0, y0, shear_x0, shear_y0)
-    if np.ndim(q) == 0 and float(q) == 1.0 and np.ndim(theta_e) == 0:
+    scalars = (theta_e, q, angle, gamma1, gamma2, sx0, sy0)
+    if all(np.ndim(v) == 0 for v in scalars) and float(q) == 1.0:
         return _ray_shoot_sis(x, y, dx, dy, float(theta_e), sx0, sy0, gamma1, gamma2, dtype)
     k = _SIECoef(theta_e, q, angle, dtype)
     t1, t2 = _sie_angles(dx, dy, k)
@@ -589,7 +590,9 @@ def ray_shoot(
     # the shear/grid terms are small arrays for sparse grids: add them to the dense ones last
     xs, ys = x - g1 * sdx, y + g1 * sdy
     gx, gy = g2 * sdy, g2 * sdx
-    shape = np.broadcast_shapes(t1.shape, xs.shape, ys.shape, gx.shape, gy.shape)
+    shape = np.broadcast_shapes(
+        t1.shape, xs.shape, ys.shape, gx.shape, gy.shape, np.shape(k.ac), np.shape(k.as_)
+    )
     bx = np.multiply(k.ac, t1, out=np.empty(shape, dtype=dtype))
     np.subtract(xs, bx, out=bx)
     tmp = np.multiply(k.as_, t2)
@@ -615,9 +618,10 @@ def _ray_shoot_sis(
     gamma2: npt.ArrayLike,
     dtype: np.dtype,
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`ray_shoot` of a round lens (``q = 1``, the singular isothermal sphere), whose
-    deflection ``theta_e (dx, dy) / r`` is the ``q -> 1`` limit of the SIE's: a third of the
-    array operations of the general formula (0 at the centre)."""
+    """:func:`ray_shoot` of one round lens (``q = 1``, the singular isothermal sphere; scalar
+    lens and shear parameters, the centre may be batched), whose deflection
+    ``theta_e (dx, dy) / r`` is the ``q -> 1`` limit of the SIE's: a third of the array
+    operations of the general formula (0 at the centre)."""
     if not theta_e >= 0.0:
         raise ValueError(f"SIE Einstein radius theta_e must be >= 0 px, got {theta_e}")
     r = np.add(dx * dx, dy * dy)
