@@ -51,6 +51,7 @@ pin_to_one_core()
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import gc  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -239,11 +240,16 @@ def measure_paired(
     rates: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         spent = dict.fromkeys(names, 0.0)
-        for i, item in enumerate(items):
-            for name in names[i % len(names) :] + names[: i % len(names)]:
-                t0 = time.process_time()
-                fns[name](item)
-                spent[name] += time.process_time() - t0
+        gc.collect()
+        gc.disable()  # no collector pause billed to whichever call triggers it
+        try:
+            for i, item in enumerate(items):
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    t0 = time.process_time()
+                    fns[name](item)
+                    spent[name] += time.process_time() - t0
+        finally:
+            gc.enable()
         for name in names:
             rates[name].append(len(items) / spent[name])
     return rates
