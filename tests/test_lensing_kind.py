@@ -97,6 +97,26 @@ def test_clean_image_rerenders_exactly_from_the_truth_columns(loaded, name, fmt)
     assert render_clean_from_row(row).tobytes() == clean.tobytes()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_image_alone_is_the_same_image(name):
+    """``render_components(truth=False)`` (no unlensed render, no separate lensed_source
+    convolution) makes the same image_clean bit for bit, and no truth products."""
+    from deepbench_hf.generate import make_example
+    from deepbench_hf.lensing.kind import render_components, sample_scene
+
+    config = load_config(name)
+    for i in range(6):
+        scene = sample_scene(config.params, make_example(config, "train", i).scene_rng(), 64, 64)
+        full = render_components(scene, shape=(64, 64), oversample=8)
+        alone = render_components(scene, shape=(64, 64), oversample=8, truth=False)
+        assert alone.image_clean.tobytes() == full.image_clean.tobytes()
+        assert alone.lensed_source is None and alone.other is None
+        assert math.isnan(alone.magnification) if scene.is_lens else alone.magnification == 1.0
+        np.testing.assert_allclose(
+            full.lensed_source + full.other, full.image_clean, rtol=1e-6, atol=1e-6
+        )
+
+
 def test_point_source_images_satisfy_the_lens_equation():
     config = small_config("lensing-hard", "point_source.quasar.fraction=1.0")
     counts = set()

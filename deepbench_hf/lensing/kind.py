@@ -34,9 +34,10 @@ Pipeline per example:
    1.5 px of the lens centre, and finer cells on the steep centre of the source, its cusp) -- and
    drawn unlensed the same way, the image of a non-lens and the
    reference of the ``magnification``; lens light and stars (pixel-integrated,
-   :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; the lensed source
-   and the rest are convolved with the PSF (one batched transform) and cropped to the frame; the
-   point-source images are added as pixel-integrated PSFs; all summed in float64;
+   :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; their sum is
+   convolved with the PSF and cropped to the frame (and, for ``lensed_source``, the lensed
+   source alone, in the same batched transform); the point-source images are added as
+   pixel-integrated PSFs; all in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
    (:mod:`deepbench_hf.sky.noise`; the CCD image is sky-subtracted).
 
@@ -474,16 +475,18 @@ def solve_point_source(scene: LensScene) -> PointImages:
 class Rendered:
     """Noiseless components of an image, float64 on the ``(H, W)`` frame.
 
-    ``lensed_source`` is the (PSF-convolved) lensed extended source alone, ``other`` the lens
-    light + stars (PSF-convolved) + point-source images (pixel-integrated PSFs); ``image_clean`` is
-    ``(lensed_source + other)`` as float32; ``magnification`` is the extended source's
-    lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens; NaN for a lens
-    rendered with ``magnification=False``).
+    ``image_clean`` (float32) is the PSF convolution of the lensed extended source + lens light
+    + stars, plus the point-source images (pixel-integrated PSFs); ``lensed_source`` is the
+    (PSF-convolved) lensed extended source alone and ``other`` the rest of the image
+    (``image_clean`` in float64 minus ``lensed_source``); ``magnification`` is the extended
+    source's lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens). Rendered
+    with ``truth=False``, ``lensed_source`` and ``other`` are ``None`` and the ``magnification``
+    of a lens is NaN.
     """
 
     image_clean: np.ndarray
-    lensed_source: np.ndarray
-    other: np.ndarray
+    lensed_source: np.ndarray | None
+    other: np.ndarray | None
     magnification: float
 
 
@@ -539,13 +542,14 @@ def render_components(
     shape: tuple[int, int],
     oversample: int,
     point_images: PointImages | None = None,
-    magnification: bool = True,
+    truth: bool = True,
 ) -> Rendered:
     """Render a scene (deterministic: no random numbers), see the module docstring.
 
-    ``point_images`` defaults to :func:`solve_point_source` of the scene. The unlensed source
-    of a lens serves only its ``magnification``; ``magnification=False`` skips it (the image is
-    the same, ``Rendered.magnification`` is NaN), e.g. to re-render ``image_clean``.
+    ``point_images`` defaults to :func:`solve_point_source` of the scene. ``truth=False``
+    renders only ``image_clean``, bit for bit the same: without the unlensed render of a lens's
+    source, which only the ``magnification`` serves, nor the separate convolution of the
+    lensed source (e.g. to re-render ``image_clean``).
     """
     h, w = shape
     psf = scene.psf
@@ -572,7 +576,7 @@ def render_components(
             dtype=_DTYPE,
         )
     source_mu = 1.0 if not scene.is_lens else math.nan
-    if magnification or not scene.is_lens:
+    if truth or not scene.is_lens:
         unlensed, _ = integrate_pixels(
             source,
             shape=grid,
@@ -605,15 +609,25 @@ def render_components(
             other, draw_star(flux=flux, x0=x, y0=y, fwhm=fwhm, beta=beta, bounds=bounds), pad
         )
 
+    # The image is the convolution of the sum (one transform; the same in both modes)
+    other += lensed
     if psf is not None:
         window = (pad, pad + h, pad, pad + w)
-        lensed, other = convolve(np.stack((lensed, other)), psf, mode="same", window=window)
+        planes = np.stack((other, lensed)) if truth else other
+        planes = convolve(planes, psf, mode="same", window=window)
+        image, lensed = (planes[0], planes[1]) if truth else (planes, None)
+    else:
+        image = other
     if point_images is None:
         point_images = solve_point_source(scene)
     for x, y, mu in zip(point_images.x, point_images.y, point_images.magnification, strict=True):
-        _add_point(other, psf, float(x), float(y), scene.ps_flux * abs(float(mu)))
-    clean = (lensed + other).astype(np.float32)
-    return Rendered(image_clean=clean, lensed_source=lensed, other=other, magnification=source_mu)
+        _add_point(image, psf, float(x), float(y), scene.ps_flux * abs(float(mu)))
+    clean = image.astype(np.float32)
+    if not truth:
+        return Rendered(image_clean=clean, lensed_source=None, other=None, magnification=source_mu)
+    return Rendered(
+        image_clean=clean, lensed_source=lensed, other=image - lensed, magnification=source_mu
+    )
 
 
 # ------------------------------------------------------------------------------------ re-render
@@ -679,7 +693,7 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
         scene_from_row(row),
         shape=shape,  # type: ignore[arg-type]
         oversample=int(np.asarray(row["oversample"])),
-        magnification=False,
+        truth=False,
     )
     return rendered.image_clean
 
