@@ -238,8 +238,8 @@ LENSING: dict[str, ColumnDoc] = {
     "image_clean": ColumnDoc(
         "Array2D float32 (H, W)",
         "ADU",
-        "noiseless image: `lensed_source` + point-source images + lens light + stars, "
-        "PSF-convolved, summed in float64; re-rendered bit for bit by "
+        "noiseless image: the PSF convolution of lensed source + lens light + stars (summed "
+        "in float64), plus the point-source images; re-rendered bit for bit by "
         "`deepbench_hf.lensing.kind.render_clean_from_row`",
     ),
     "variance": ColumnDoc(

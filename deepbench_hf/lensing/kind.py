@@ -478,7 +478,8 @@ class Rendered:
     ``image_clean`` (float32) is the PSF convolution of the lensed extended source + lens light
     + stars, plus the point-source images (pixel-integrated PSFs); ``lensed_source`` is the
     (PSF-convolved) lensed extended source alone and ``other`` the rest of the image
-    (``image_clean`` in float64 minus ``lensed_source``); ``magnification`` is the extended
+    (``image_clean`` in float64 minus ``lensed_source``, which round-off can leave ~1e-17 below
+    zero); ``magnification`` is the extended
     source's lensed / unlensed flux on the rendering grid (exactly 1 for a non-lens). Rendered
     with ``truth=False``, ``lensed_source`` and ``other`` are ``None`` and the ``magnification``
     of a lens is NaN.
@@ -609,13 +610,13 @@ def render_components(
             other, draw_star(flux=flux, x0=x, y0=y, fwhm=fwhm, beta=beta, bounds=bounds), pad
         )
 
-    # The image is the convolution of the sum (one transform; the same in both modes)
+    # The image is the convolution of the sum, made by the same single-plane call in both modes
+    # (a batched transform could round differently from the plane alone)
     other += lensed
     if psf is not None:
         window = (pad, pad + h, pad, pad + w)
-        planes = np.stack((other, lensed)) if truth else other
-        planes = convolve(planes, psf, mode="same", window=window)
-        image, lensed = (planes[0], planes[1]) if truth else (planes, None)
+        image = convolve(other, psf, mode="same", window=window)
+        lensed = convolve(lensed, psf, mode="same", window=window) if truth else None
     else:
         image = other
     if point_images is None:
@@ -811,6 +812,7 @@ class LensingKind:
         image, variance = noisy.image, noisy.variance
 
         lensed = rendered.lensed_source
+        assert lensed is not None  # rendered with truth
         if np.any(variance > 0):
             snr = math.sqrt(float(np.sum(lensed * lensed / variance.astype(np.float64))))
         else:
