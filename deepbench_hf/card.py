@@ -176,22 +176,47 @@ def software_versions() -> dict[str, Any]:
     }
 
 
+_DROPPED_OPTIONS = ("--scheduler",)  # where it ran, not what it made (may carry credentials)
+
+
 def _portable_command(command: str) -> str:
-    """The command line with ``--out PATH`` reduced to the folder's name (no local paths)."""
+    """The command line without local paths or addresses: every path or URL (a config file,
+    ``--out``, a path in a ``--set`` value) reduced to its last component, URL credentials
+    dropped, and ``--scheduler`` (output is bit-identical on any cluster) left out."""
     try:
         words = shlex.split(command)
     except ValueError:
         return command
-    out = []
-    for i, word in enumerate(words):
-        if i > 0 and words[i - 1] == "--out":
-            word = Path(word).name or word
-        elif word.startswith("--out="):
-            word = "--out=" + (Path(word[6:]).name or word[6:])
-        elif word.startswith(("/", "~")):  # e.g. a config file: keep only its name
-            word = Path(word).name or word
-        out.append(word)
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in _DROPPED_OPTIONS:
+            skip = True
+            continue
+        if word.startswith(tuple(f"{option}=" for option in _DROPPED_OPTIONS)):
+            continue
+        if word.startswith("--") and "=" in word:
+            option, value = word.split("=", 1)
+            out.append(f"{option}={_portable_value(value)}")
+        else:
+            out.append(_portable_value(word))
     return shlex.join(out)
+
+
+def _portable_value(word: str) -> str:
+    """``word`` (or the value of a ``key=value`` word) reduced to its last path component if it
+    is a path or a URL."""
+    key, sep, value = word.partition("=")
+    if sep and "/" not in key and "://" not in key:
+        return f"{key}={_portable_value(value)}"
+    if "://" in word:
+        word = word.split("://", 1)[1].rsplit("@", 1)[-1]  # no scheme, no user:password@
+    if "/" in word or word.startswith("~"):
+        return Path(word.rstrip("/")).name or word
+    return word
 
 
 def build_record(

@@ -273,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             configs = [_load(args, ref) for ref in _build_refs(args)]  # validate all first
             command = "deepbench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
             client = _client(args.scheduler)
+            built: list[str] = []
             try:
                 for config in configs:
                     record = build_config(
@@ -287,6 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{s} {v['num_examples']}" for s, v in record["splits"].items()
                     )
                     print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
+                    built.append(config.name)
+            except KeyboardInterrupt:
+                done = f"; built before it: {', '.join(built)}" if built else ""
+                print(
+                    f"deepbench: interrupted; {args.out}/{config.name} is unchanged{done}",
+                    file=sys.stderr,
+                )
+                return 130
             finally:
                 if client is not None:
                     client.close()

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -208,10 +209,32 @@ def _run_local(
             on_done(shard, write_shard(config, shard, stage_url))
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(num_proc, len(shards)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=min(num_proc, len(shards)),
+        mp_context=context,
+        initializer=_leave_interrupts_to_the_parent,
+    )
+    try:
         futures = {pool.submit(write_shard, config, s, stage_url): s for s in shards}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
+    except BaseException:
+        # Ctrl-C or a failed shard: stop now rather than after the shards under way. A killed
+        # worker leaves at most a .partial file, which a resumed build rewrites.
+        workers = list(getattr(pool, "_processes", {}).values())  # no public API before 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles
+    it (and stops the workers), so the workers print no tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_dask(
@@ -325,8 +348,10 @@ def build_config(
                 _run_local(config, shards, stage_url, num_proc, done)
         record = _finish(fs, out, stage, config, [results[s] for s in shards], command)
     except BaseException as exc:
-        if not isinstance(exc, KeyboardInterrupt):
+        if not isinstance(exc, KeyboardInterrupt) and fs.exists(stage):
             fs.rm(stage, recursive=True)
+        if isinstance(exc, OSError):  # e.g. a full disk: say what was being built, and where
+            raise BuildError(f"{config.name}: writing {out_dir} failed: {_reason(exc)}") from None
         raise
     finally:
         if fs.exists(root) and not fs.ls(root, detail=False):
@@ -353,15 +378,31 @@ def _finish(
     records[config.name] = record
     card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])
     fs.makedirs(out, exist_ok=True)
+    # The card is written beside its final name first; only renames remain after that, and if
+    # one fails, the config folder that was there before is put back.
+    card_partial = f"{out}/.README.md.partial"
+    fs.pipe_file(card_partial, card.encode())
     target = f"{out}/{config.name}"
     old = f"{stage}.old"
-    if fs.exists(target):
-        if fs.exists(old):
-            fs.rm(old, recursive=True)
-        fs.mv(target, old, recursive=True)
-    fs.mv(stage, target, recursive=True)
-    fs.pipe_file(f"{out}/README.md", card.encode())
     if fs.exists(old):
+        fs.rm(old, recursive=True)
+    replaced = fs.exists(target)
+    moving_in = False
+    try:
+        if replaced:
+            fs.mv(target, old, recursive=True)
+        moving_in = True
+        fs.mv(stage, target, recursive=True)
+        fs.mv(card_partial, f"{out}/README.md")
+    except BaseException:
+        if fs.exists(card_partial):
+            fs.rm(card_partial)
+        if moving_in and fs.exists(target):  # the new folder, perhaps moved in part
+            fs.rm(target, recursive=True)
+        if replaced and fs.exists(old) and not fs.exists(target):
+            fs.mv(old, target, recursive=True)
+        raise
+    if replaced:
         fs.rm(old, recursive=True)
     return record
 

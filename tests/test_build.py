@@ -160,6 +160,47 @@ def test_failed_build_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     assert not staging_root(out).exists() and not staging_root(tmp_path / "fresh").exists()
 
 
+@pytest.mark.parametrize("failing_step", ["card", "move in", "card rename"])
+def test_failure_while_moving_into_place_restores_the_previous_build(
+    tmp_path, monkeypatch, failing_step
+):
+    from fsspec.implementations.local import LocalFileSystem
+
+    out = tmp_path / "ds"
+    build_config(small_config("shapes-easy"), out, progress=False)
+    before = digests(out)
+    card_before = (out / "README.md").read_text()
+    mv, pipe_file = LocalFileSystem.mv, LocalFileSystem.pipe_file
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    def failing_mv(self, path1, path2, **kwargs):
+        moving_stage = str(path1).endswith("staging/shapes-easy")
+        if (failing_step == "move in" and moving_stage) or (
+            failing_step == "card rename" and str(path2).endswith("README.md")
+        ):
+            if moving_stage:  # part of the folder gets there first
+                (out / "shapes-easy").mkdir()
+                (out / "shapes-easy" / "deepbench.json").write_text("{}")
+            full_disk()
+        return mv(self, path1, path2, **kwargs)
+
+    def failing_pipe(self, path, value, **kwargs):
+        if failing_step == "card" and str(path).endswith(".README.md.partial"):
+            full_disk()
+        return pipe_file(self, path, value, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "mv", failing_mv)
+    monkeypatch.setattr(LocalFileSystem, "pipe_file", failing_pipe)
+    with pytest.raises(BuildError, match=r"shapes-easy: writing .*ds failed: No space left"):
+        build_config(small_config("shapes-easy", "seed=9"), out, progress=False)
+    assert digests(out) == before
+    assert (out / "README.md").read_text() == card_before
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "shapes-easy"]
+    assert not staging_root(out).exists()
+
+
 def test_unwritable_and_foreign_outputs_are_refused(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()

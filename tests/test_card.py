@@ -279,3 +279,20 @@ def test_release_notes_are_not_a_difficulty_knob_and_not_hashed():
     a, b = build_record(easy, [], command=None), build_record(edited, [], command=None)
     assert a["config_hash"] == b["config_hash"]
     assert b["resolved_config"]["release_notes"] == {"1.0.0": "Reworded."}
+
+
+def test_recorded_command_carries_no_paths_addresses_or_credentials():
+    from deepbench_hf.card import _portable_command
+
+    command = (
+        "deepbench build sky-hard ../../alice/my.yaml ~/more.yaml --out /home/alice/data/ds "
+        "--scheduler tcp://alice:secret@10.0.0.5:8786 --set psf_file=/home/alice/psf.fits "
+        "--set objects.count=3 --num-proc 2"
+    )
+    assert _portable_command(command) == (
+        "deepbench build sky-hard my.yaml more.yaml --out ds --set psf_file=psf.fits "
+        "--set objects.count=3 --num-proc 2"
+    )
+    assert _portable_command(
+        "deepbench build lensing --out=s3://key:secret@bucket/ds --scheduler=tcp://h:1"
+    ) == ("deepbench build lensing --out=ds")

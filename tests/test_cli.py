@@ -175,3 +175,26 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     finally:
         os.close(write_end)
     assert result.returncode == 141 and result.stderr == ""
+
+
+def test_an_interrupt_names_what_was_built_and_what_is_unchanged(tmp_path, capsys, monkeypatch):
+    import deepbench_hf.writer as writer
+
+    real = writer.build_config
+
+    def interrupted_second(config, *args, **kwargs):
+        if config.name == "shapes-medium":
+            raise KeyboardInterrupt
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "build_config", interrupted_second)
+    out = tmp_path / "ds"
+    code = main(
+        ["build", "shapes-easy", "shapes-medium", "--out", str(out), "--num-examples", "12"]
+    )
+    assert code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"deepbench: interrupted; {out}/shapes-medium is unchanged; built before it: shapes-easy"
+    ]
+    assert (out / "shapes-easy").is_dir() and not (out / "shapes-medium").exists()

@@ -112,6 +112,24 @@ def test_sersic_stamp_flux_extreme_sizes(r_eff: float) -> None:
         assert 0.9985 < _sum(st) / 50.0 < 1.0005
 
 
+@pytest.mark.filterwarnings("error")
+def test_sersic_just_above_n_1_draws_quietly_and_keeps_its_flux() -> None:
+    """n = 1.005 (sky-hard train row 4598): the radius where the slope exceeds the rule's limit
+    is ~1e-62 px, whose cusp coefficients overflow float32 (silently unused)."""
+    st = S.draw_elliptical(
+        flux=825.5,
+        x0=0.3,
+        y0=0.2,
+        r_eff=1.7726,
+        n=1.0049934445341344,
+        q=0.321,
+        angle=0.4,
+        bounds=BIG,
+    )
+    assert np.all(np.isfinite(st.data))
+    assert 0.9985 < _sum(st) / 825.5 < 1.0005
+
+
 @pytest.mark.parametrize("fwhm, beta", [(0.8, 4.765), (2.0, 2.0), (3.5, 3.0)])
 def test_moffat_stamp_flux(fwhm: float, beta: float) -> None:
     st = S.draw_star(flux=1000.0, x0=10.4, y0=-3.7, fwhm=fwhm, beta=beta, bounds=BIG)

@@ -149,7 +149,10 @@ def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
 
             def capped(xs, ys, alpha=alpha, beta=beta, u_c=u_c):
                 u = p.rho2(xs, ys)
-                return np.where(u < u_c, alpha + beta * u, p.sb(u))
+                # For n just above 1, rho_c can be ~1e-60 px: u_c is 0 in float32, the cap is
+                # never selected, and its float32 coefficients overflow harmlessly.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    return np.where(u < u_c, alpha + beta * u, p.sb(u))
 
             sub = _cell_average(capped, block, m)
             _shoot_core(p, rho_c, block, sub)
