@@ -5,8 +5,9 @@ Quick use::
     deepbench build shapes-easy --out deepbench      # shell
     datasets.load_dataset("deepbench", "shapes-easy")
 
-Python API: :func:`load_config`, :func:`build_config`, :func:`regenerate_row`, and the
-``datasets`` builder :class:`DeepBench`. Conventions: x = column, y = row, pixel centres at
+Python API: :func:`load_config`, :func:`build_config`, :func:`regenerate_row` (a
+:class:`BuildConfig` or a config name / YAML path, a split and an index), and the ``datasets``
+builder :class:`DeepBench`. Conventions: x = column, y = row, pixel centres at
 integer coordinates; angles in radians from +x towards +y.
 """
 

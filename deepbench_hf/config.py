@@ -149,42 +149,75 @@ class BuildConfig:
 
 
 class _Layers:
-    """Raw config mapping plus, for every dotted path, the source that last set it."""
+    """Raw config mapping built layer by layer, remembering every layer and who set what.
+
+    Layers are numbered from 1, oldest first: the files of the ``extends`` chain (the furthest
+    base first, the root file -- the one the user named -- last), then the ``--set`` overrides and
+    the ``--seed`` / ``--split-sizes`` shortcuts.
+    """
 
     def __init__(self) -> None:
         self.raw: dict[str, Any] = {}
-        self.origins: dict[str, str] = {}
-        self.layer_of: dict[str, int] = {}  # path -> number of the layer that last set it
-        self.layers = 0
+        self.origins: dict[str, str] = {}  # dotted path -> source of the layer that last set it
+        self.stack: list[tuple[str, dict[str, Any]]] = []  # (source, raw mapping) of each layer
+        self.number: dict[str, int] = {}  # source -> number of its latest layer
+        self.root = 0  # number of the root file's layer
+        self.chosen: dict[str, str] = {}  # OneOf path -> the option named by the latest layer
+
+    @property
+    def layers(self) -> int:
+        return len(self.stack)
 
     def merge(self, raw: Mapping[str, Any], source: str) -> None:
-        self.layers += 1
+        self.stack.append((source, copy.deepcopy(dict(raw))))
+        self.number[source] = len(self.stack)
         _deep_merge(self.raw, raw, "", source, self.origins)
-        for path in _paths(raw, ""):
-            self.layer_of[path] = self.layers
+
+    def check_one_ofs(self, schema: Section, kind_fields: frozenset[str]) -> None:
+        """Each layer names at most one option of a ``OneOf``, and a known one.
+
+        Checked layer by layer, so that ``noise: {gaussian: .., ccd: ..}`` in one file is an error
+        naming that file, while a later layer naming another option than an earlier one switches
+        (see :meth:`resolve_one_ofs`).
+        """
+        for number, (source, raw) in enumerate(self.stack, 1):
+            for path, spec, value in _one_of_blocks(schema, raw, ""):
+                problem = _one_of_problem(spec, value)
+                if problem is not None:
+                    exc = ConfigError(source, path + problem[0], problem[1], related=())
+                    raise self.blame(exc, kind_fields, cross=False, field_layer=number)
+                if isinstance(value, str):
+                    self.chosen[path] = value
+                elif isinstance(value, dict) and value:
+                    self.chosen[path] = next(iter(value))
 
     def resolve_one_ofs(self, schema: Section, raw: dict[str, Any], prefix: str = "") -> None:
         """Where layers chose different options of a ``OneOf``, keep the latest layer's option.
 
         ``extends: nbody`` plus ``initial: {kepler: {...}}`` switches the family instead of
-        merging into ``{random_virial: ..., kepler: ...}``.
+        merging into ``{random_virial: ..., kepler: ...}``. Needs :meth:`check_one_ofs` first.
         """
         for key, spec in schema.fields.items():
             value = raw.get(key)
             path = f"{prefix}.{key}" if prefix else key
-            if isinstance(spec, OneOf) and isinstance(value, dict) and len(value) > 1:
-                if set(value) <= set(spec.options):
-                    latest = max(value, key=lambda k: self.layer_of.get(f"{path}.{k}", 0))
-                    raw[key] = {latest: value[latest]}
+            if isinstance(spec, OneOf) and isinstance(value, dict):
+                latest = self.chosen.get(path)
+                if len(value) > 1 and latest in value:
+                    value = raw[key] = {latest: value[latest]}
+                if len(value) == 1:
+                    name, body = next(iter(value.items()))
+                    if name in spec.options and isinstance(body, dict):
+                        self.resolve_one_ofs(spec.options[name], body, f"{path}.{name}")
             elif isinstance(spec, Section) and isinstance(value, dict):
                 self.resolve_one_ofs(spec, value, path)
 
     def forget(self, key: str) -> None:
         """Drop a top-level key set by the layers so far, with the origins of its paths."""
         self.raw.pop(key, None)
-        for table in (self.origins, self.layer_of):
-            for path in [p for p in table if p == key or p.startswith(key + ".")]:
-                del table[path]
+        for path in [p for p in self.origins if p == key or p.startswith(key + ".")]:
+            del self.origins[path]
+        for _, raw in self.stack:
+            raw.pop(key, None)
 
     def origin(self, path: str) -> str | None:
         while path:
@@ -193,13 +226,95 @@ class _Layers:
             path = path.rpartition(".")[0]
         return None
 
+    def layer(self, path: str) -> int:
+        """Number of the layer that last set ``path`` (or a mapping holding it); 0 if none did."""
+        source = self.origin(path)
+        return 0 if source is None else self.number.get(source, 0)
 
-def _paths(raw: Mapping[str, Any], prefix: str) -> Iterator[str]:
-    for key, value in raw.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        yield path
-        if isinstance(value, dict) and not is_distribution_spec(value):
-            yield from _paths(value, path)
+    def source(self, number: int) -> str:
+        return self.stack[number - 1][0]
+
+    def kind_after(self, number: int) -> Any:
+        """The ``kind`` in force once layers 1..``number`` are merged (``None`` if none set it)."""
+        kind = None
+        for _, raw in self.stack[:number]:
+            kind = raw.get("kind", kind)
+        return kind
+
+    def blame(
+        self,
+        exc: ConfigError,
+        kind_fields: Iterable[str],
+        *,
+        cross: bool,
+        field_layer: int,
+    ) -> ConfigError:
+        """``exc`` re-attributed to the layer (file) responsible for it, still on one line.
+
+        * About one field: the layer that last set it (``field_layer``), unless a later layer
+          switched ``kind`` and the field belongs to the kind's schema: the value was written
+          for another kind, so the switching layer is named.
+        * A cross-field rule: the latest of the root file and the layers that set the fields it
+          involves (``exc.path`` and ``exc.related``).
+
+        When the layer named did not set ``exc.path`` itself, the message says which one did.
+        """
+        setter = self.source(field_layer) if field_layer else None
+        number, note = field_layer, ""
+        if cross:
+            involved = [self.layer(p) for p in exc.related or ()]
+            number = max(self.root, field_layer, *involved)
+        elif field_layer and exc.path.partition(".")[0] in kind_fields:
+            old, final = self.kind_after(field_layer), self.raw.get("kind")
+            if old is not None and old != final:
+                # the first layer from which the kind stays the final one
+                number = self.layers
+                while number - 1 > field_layer and self.kind_after(number - 1) == final:
+                    number -= 1
+                note = f", for kind {old}"
+        source = self.source(number) if number else exc.source
+        message = exc.message
+        if setter is not None and setter != source:
+            message += f"; {exc.path} is set in {setter}{note}"
+        if source == exc.source and message == exc.message:
+            return exc
+        return ConfigError(source, exc.path, message, related=exc.related)
+
+
+def _one_of_blocks(
+    section: Section, raw: Mapping[str, Any], prefix: str
+) -> Iterator[tuple[str, OneOf, Any]]:
+    """``(path, spec, value)`` of every ``OneOf`` that ``raw`` (one layer) gives a value."""
+    for key, spec in section.fields.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, OneOf):
+            yield path, spec, value
+            if isinstance(value, dict) and len(value) == 1:
+                name, body = next(iter(value.items()))
+                if name in spec.options and isinstance(body, dict):
+                    yield from _one_of_blocks(spec.options[name], body, f"{path}.{name}")
+        elif isinstance(spec, Section) and isinstance(value, dict):
+            yield from _one_of_blocks(spec, value, path)
+
+
+def _one_of_problem(spec: OneOf, value: Any) -> tuple[str, str] | None:
+    """What is wrong with one layer's value for a ``OneOf`` (sub-path, message), or ``None``.
+
+    Only mappings are checked here; a bare name (``noise: gaussian``) is checked by
+    :meth:`OneOf.parse` after merging, as a later layer replaces it whole.
+    """
+    if not isinstance(value, dict):
+        return None
+    names = [str(name) for name in value]
+    if len(names) > 1:
+        return "", f"give one option, got {', '.join(names[:-1])} and {names[-1]}"
+    if names and names[0] not in spec.options:
+        allowed = ", ".join([*spec.options, *(["none"] if spec.allow_none else [])])
+        return f".{names[0]}", f"unknown option; allowed: {allowed}"
+    return None
 
 
 def _deep_merge(
@@ -261,8 +376,12 @@ def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     return raw
 
 
-def _locate(ref: str, relative_to: Path | None) -> tuple[Path, str]:
-    """Find a config by name or path; returns the file and a display name for messages."""
+def _locate(ref: str, relative_to: Path | None, referrer: str | None) -> tuple[Path, str]:
+    """Find a config by name or path; returns the file and a display name for messages.
+
+    ``referrer`` is the source of the file whose ``extends`` names ``ref`` (``None`` for the
+    config the user asked for): errors about ``ref`` then name that file and its ``extends``.
+    """
     if ref.endswith((".yaml", ".yml")) or os.sep in ref:
         path = Path(ref)
         if not path.is_absolute() and relative_to is not None:
@@ -270,17 +389,24 @@ def _locate(ref: str, relative_to: Path | None) -> tuple[Path, str]:
         return path, str(ref)
     path = builtin_config_dir() / f"{ref}.yaml"
     if not path.is_file():
-        raise ConfigError(
-            ref,
-            "",
-            f"unknown config; available: {', '.join(builtin_config_names())}, or a .yaml path",
-        )
+        known = f"{', '.join(builtin_config_names())}, or a .yaml path"
+        if referrer is not None:
+            raise ConfigError(referrer, "extends", f"unknown config {ref!r}; known: {known}")
+        raise ConfigError(ref, "", f"unknown config; available: {known}")
     return path, f"{ref} ({path.name})"
 
 
-def _load_layers(ref: str, relative_to: Path | None, layers: _Layers, seen: tuple[str, ...]) -> str:
-    path, source = _locate(ref, relative_to)
+def _load_layers(
+    ref: str,
+    relative_to: Path | None,
+    layers: _Layers,
+    seen: tuple[str, ...],
+    referrer: str | None = None,
+) -> str:
+    path, source = _locate(ref, relative_to, referrer)
     if not path.is_file():
+        if referrer is not None:
+            raise ConfigError(referrer, "extends", f"config file not found: {path}")
         raise ConfigError(source, "", "config file not found")
     key = str(path.resolve())
     if key in seen:
@@ -290,9 +416,8 @@ def _load_layers(ref: str, relative_to: Path | None, layers: _Layers, seen: tupl
     if parent is not None:
         if not isinstance(parent, str):
             raise ConfigError(source, "extends", f"expected a config name or path, got {parent!r}")
-        _load_layers(parent, path.parent, layers, (*seen, key))
-        layers.raw.pop("name", None)
-        for own in NOT_INHERITED_KEYS:
+        _load_layers(parent, path.parent, layers, (*seen, key), source)
+        for own in ("name", *NOT_INHERITED_KEYS):
             layers.forget(own)
     layers.merge(raw, source)
     if "name" not in raw:
@@ -337,6 +462,7 @@ def load_config(
     """
     layers = _Layers()
     root_source = _load_layers(ref, None, layers, ())
+    layers.root = layers.layers
     for text in overrides:
         path, value = parse_override(text)
         nested: Any = value
@@ -351,17 +477,28 @@ def load_config(
 
 
 def validate(layers: _Layers, root_source: str) -> BuildConfig:
-    """Validate merged layers; errors name the layer that set the offending field."""
+    """Validate merged layers; errors name the layer (file) responsible for them.
+
+    An error about one field names the layer that last set it (or, when a later layer switched
+    ``kind``, that layer); a cross-field rule -- a kind's ``check``, or any error with
+    ``related`` fields -- names the latest of the root file and the layers that set the fields
+    involved; anything no layer set is blamed on the root file.
+    """
     raw = layers.raw
+    kind_name = raw.get("kind")
+    if kind_name is None:
+        raise ConfigError(root_source, "kind", f"required; allowed: {', '.join(KIND_NAMES)}")
     try:
-        kind_name = raw.get("kind")
-        if kind_name is None:
-            raise ConfigError(root_source, "kind", f"required; allowed: {', '.join(KIND_NAMES)}")
-        kind_setting = COMMON_SCHEMA["kind"]
-        kind_setting.parse(kind_name, root_source, "kind")
-        kind = get_kind(kind_name)
-        schema = Section({**COMMON_SCHEMA, **kind.schema})
-        layers.resolve_one_ofs(schema, raw)
+        COMMON_SCHEMA["kind"].parse(kind_name, root_source, "kind")
+    except ConfigError as exc:
+        raise layers.blame(exc, (), cross=False, field_layer=layers.layer("kind")) from None
+    kind = get_kind(kind_name)
+    kind_fields = frozenset(kind.schema)
+    schema = Section({**COMMON_SCHEMA, **kind.schema})
+    layers.check_one_ofs(schema, kind_fields)  # its errors name the layer at fault
+    layers.resolve_one_ofs(schema, raw)
+    from_check = False
+    try:
         parsed, resolved = schema.parse(raw, root_source, "")
         check_release_notes(parsed["version"], parsed["release_notes"], root_source)
         config = BuildConfig(
@@ -383,12 +520,12 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
             raise ConfigError(
                 root_source, "splits", "at least one split needs examples, got 0 in all"
             )
+        from_check = True
         kind.check(config)
     except ConfigError as exc:
-        origin = layers.origin(exc.path) or exc.source
-        if origin != exc.source:
-            raise ConfigError(origin, exc.path, exc.message) from None
-        raise
+        cross = bool(exc.related) or (exc.related is None and from_check)
+        field_layer = layers.layer(exc.path)
+        raise layers.blame(exc, kind_fields, cross=cross, field_layer=field_layer) from None
     if not _valid_name(config.name):
         raise ConfigError(
             layers.origin("name") or root_source,

@@ -133,7 +133,9 @@ class LogUniform(Distribution):
     high: float
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        # exp(log(x)) can miss x by an ulp (exp(log(3)) = 3.0000000000000004): stay in range
+        return float(min(max(value, self.low), self.high))
 
     def to_config(self) -> Any:
         return {"loguniform": [self.low, self.high]}
@@ -278,6 +280,9 @@ def parse_distribution(raw: Any, domain: Domain, *, source: str, path: str) -> D
         if domain.kind == "int":
             return Constant(int(raw))
         return Constant(raw)
+    if len(raw) > 1 and all(key in DISTRIBUTION_NAMES for key in raw):
+        names = [str(key) for key in raw]
+        err(f"give one distribution, got {', '.join(names[:-1])} and {names[-1]}")
     if len(raw) != 1 or next(iter(raw)) not in DISTRIBUTION_NAMES:
         err(
             f"unknown distribution {raw!r}; allowed: a constant or one of "

@@ -22,12 +22,23 @@ class ConfigError(DeepBenchError, ValueError):
         Dotted field path inside the config, e.g. ``objects.rectangle.width``; empty for the root.
     message
         What is wrong and what is allowed.
+    related
+        For a rule across fields (``objects.count`` must be 1 when ``label`` is ``kind``), the
+        other field paths it involves; ``()`` marks an error about ``path`` alone. ``None`` (the
+        default) leaves it to :func:`deepbench_hf.config.validate`, which reads schema errors as
+        about ``path`` alone and errors from a kind's ``check`` as cross-field rules. The loader
+        uses it to name the right file: the layer that set ``path`` for an error about one
+        field, the latest of the user's file and the layers that set the fields involved for a
+        cross-field rule.
     """
 
-    def __init__(self, source: str, path: str, message: str) -> None:
+    def __init__(
+        self, source: str, path: str, message: str, *, related: tuple[str, ...] | None = None
+    ) -> None:
         self.source = source
         self.path = path
         self.message = message
+        self.related = related
         where = f"{source}: {path}" if path else source
         super().__init__(f"{where}: {message}")
 

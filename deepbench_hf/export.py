@@ -11,8 +11,12 @@ npz       ``<config>.npz``: the same arrays, one key per column
 h5        ``<config>.h5``: one dataset per column (attributes: unit, meaning, provenance)
 fits      ``<config>.fits``: one image HDU per array column (``EXTNAME`` = column, a cube of N
           planes), then binary tables ``IMAGES`` and ``OBJECTS`` (the catalogue, with units)
-png/jpeg  ``<column>/<index>.png|jpg``: one file per image of every ``image*`` column; other
-          array columns (label maps such as ``segmentation``) always as lossless PNG
+png/jpeg  ``<column>/<index>.png|jpg``: one file per image of every 2-D image column (the
+          ``Array2D`` and ``Image`` features: ``image``, ``image_clean``, ``variance``, masks);
+          label maps such as ``segmentation`` always as lossless PNG. The config's other
+          non-scalar columns (``positions``, ``times``, ``initial`` ... of N-body rows) go to
+          the ``images`` catalogue, one value per row (nested lists and structs in Parquet,
+          JSON text in CSV); ``manifest.json`` lists them under ``columns_in_catalogue``
 ========  ===================================================================================
 
 plus, except for FITS, the catalogue beside them: ``images.parquet`` (one row per image: the
@@ -61,7 +65,7 @@ BBOX_NAMES = ("x_min", "y_min", "width", "height")
 
 
 class ExportError(DeepBenchError):
-    """An export could not run (unknown config, no images for an image format, ...)."""
+    """An export could not run (unknown config, no 2-D images for an image format, ...)."""
 
 
 # ----------------------------------------------------------------------------- reading shards
@@ -103,6 +107,28 @@ def image_columns(features: Any) -> list[str]:
     return [name for name in array_columns(features) if name.startswith("image")]
 
 
+def is_plane(feature: Any) -> bool:
+    """Whether ``feature`` holds one 2-D image per row (``Array2D`` or ``Image``)."""
+    import datasets
+
+    return isinstance(feature, (datasets.Array2D, datasets.Image))
+
+
+def plane_columns(features: Any) -> dict[str, Any]:
+    """The 2-D image columns PNG/JPEG export writes as files (``image*`` first, then the others)."""
+    planes = {name: f for name, f in features.items() if is_plane(f)}
+    return dict(sorted(planes.items(), key=lambda item: (not item[0].startswith("image"), item[0])))
+
+
+def in_catalogue(feature: Any) -> bool:
+    """Whether every format's catalogue holds the column (scalars and lists of objects)."""
+    import datasets
+
+    if isinstance(feature, (datasets.ClassLabel, datasets.Value)):
+        return True
+    return isinstance(feature, datasets.List) and isinstance(feature.feature, dict)
+
+
 def to_numpy(column: pa.ChunkedArray | pa.Array, feature: Any) -> np.ndarray:
     """An array column (extension or plain nested lists) as an ``(n, *shape)`` numpy array."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
@@ -133,9 +159,12 @@ def iter_tables(
 
 
 def _catalogue_tables(
-    table: pa.Table, features: Any, split: str, first_row: int
+    table: pa.Table, features: Any, split: str, first_row: int, carry: Sequence[str] = ()
 ) -> tuple[pa.Table, dict[str, pa.Table]]:
-    """Per-image scalars and per-object rows (one table per list-of-structs column)."""
+    """Per-image scalars and per-object rows (one table per list-of-structs column).
+
+    The ``carry`` columns (arrays, lists, structs) are added to the per-image table as they are.
+    """
     import datasets
 
     n = table.num_rows
@@ -154,6 +183,11 @@ def _catalogue_tables(
             images[name] = column
         elif isinstance(feature, datasets.List) and isinstance(feature.feature, dict):
             objects[name] = _object_rows(table, name, feature.feature, split, rows)
+        elif name in carry:
+            values = column.combine_chunks()
+            if isinstance(values, pa.ExtensionArray):
+                values = values.storage
+            images[name] = values
     return pa.table(images), objects
 
 
@@ -193,10 +227,23 @@ def _write_catalogue(table: pa.Table, path: Path, fmt: str) -> Path:
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, path)
+        pacsv.write_csv(_json_nested(table), path)
     else:
         pq.write_table(table, path, compression="zstd")
     return path
+
+
+def _json_nested(table: pa.Table) -> pa.Table:
+    """``table`` with its list and struct columns as JSON text (CSV holds no nested values).
+
+    Floats are written with ``repr`` (shortest round trip), so float64 and float32 values are
+    read back exactly; NaN is written as ``NaN`` (Python's ``json`` reads it).
+    """
+    for i, column in enumerate(table.columns):
+        if pa.types.is_nested(column.type):
+            text = [None if v is None else json.dumps(v) for v in column.to_pylist()]
+            table = table.set_column(i, table.field(i).name, pa.array(text, pa.string()))
+    return table
 
 
 # ----------------------------------------------------------------------------- scaling
@@ -248,7 +295,8 @@ def decode_image(path: str | Path, scaling: dict[str, Any], dtype: Any = np.floa
 def _scalings(
     folder: Path, record: dict[str, Any], features: Any, splits: list[str], fmt: str
 ) -> dict[str, Scaling]:
-    arrays = array_columns(features)
+    """Scaling of the ``Array2D`` columns (``Image`` columns are re-encoded as they are)."""
+    arrays = {name: f for name, f in plane_columns(features).items() if is_array(f)}
     scalings: dict[str, Scaling] = {}
     for name, feature in arrays.items():
         dtype = np.dtype(feature.dtype)
@@ -379,20 +427,25 @@ def export(
             f"(splits: {', '.join(record['splits'])})"
         )
     arrays = array_columns(features)
-    images = image_columns(features)
-    if fmt in ("png", "jpeg") and not images:
+    images = fmt in ("png", "jpeg")
+    planes = plane_columns(features) if images else {}
+    if images and not planes:
+        shapes = ", ".join(f"{n} {tuple(f.shape)}" for n, f in arrays.items()) or "none"
         raise ExportError(
-            f"config {config} (kind {record['kind']}) has no image columns, so there is nothing "
-            f"to write as {fmt}; its array columns: {', '.join(arrays) or 'none'}; use "
+            f"config {config} (kind {record['kind']}) has no 2-D image columns (Array2D or Image "
+            f"features), so there is nothing to write as {fmt}; its array columns: {shapes}; use "
             "--format npz or h5 for arrays, or read the Parquet shards for the rest"
         )
-    if not arrays:
+    # PNG/JPEG only: the other formats write every array column as an array
+    carried = [n for n, f in features.items() if n not in planes and not in_catalogue(f)]
+    carried = carried if images else []
+    if not arrays and not planes:
         raise ExportError(
             f"config {config} (kind {record['kind']}) has no image or array columns; "
             "its truth is all in the Parquet shards (see 'deepbench query')"
         )
     docs = columns_for(record["kind"])
-    scalings = _scalings(folder, record, features, chosen, fmt) if fmt in ("png", "jpeg") else {}
+    scalings = _scalings(folder, record, features, chosen, fmt) if images else {}
     _check_export_output(out)
     final = out.resolve()
     if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
@@ -422,16 +475,21 @@ def export(
         "y = j - 1 for 1-based FITS pixel (i, j)",
         "splits": {},
     }
+    if images:
+        manifest["images"] = list(planes)
+        manifest["columns_in_catalogue"] = carried
     try:
         for split in chosen:
             target = out / split
             target.mkdir()
             state = _Split(split, record["splits"][split]["num_examples"], target)
-            _export_split(folder, record, features, state, fmt, catalogue, scalings, jpeg_quality)
+            _export_split(
+                folder, record, features, state, fmt, catalogue, scalings, jpeg_quality, carried
+            )
             manifest["splits"][split] = {
                 "num_examples": state.count,
                 "files": sorted(str(p.relative_to(out)) for p in state.files)
-                if fmt not in ("png", "jpeg")
+                if not images
                 else sorted({str(p.relative_to(out).parent) + "/" for p in state.files}),
             }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -466,8 +524,10 @@ def _export_split(
     catalogue: str,
     scalings: dict[str, Scaling],
     jpeg_quality: int,
+    carry: Sequence[str] = (),
 ) -> None:
-    arrays = array_columns(features)
+    images = fmt in ("png", "jpeg")
+    arrays = plane_columns(features) if images else array_columns(features)
     n = state.count
     buffers: dict[str, np.ndarray] = {}
     h5file = None
@@ -487,13 +547,20 @@ def _export_split(
     start = 0
     for table in iter_tables(folder, record, state.name):
         stop = start + table.num_rows
-        per_image, per_object = _catalogue_tables(table, features, state.name, start)
+        per_image, per_object = _catalogue_tables(table, features, state.name, start, carry)
         for name, f in arrays.items():
-            values = to_numpy(table.column(name), f)
-            if fmt in ("png", "jpeg"):
-                files = _write_images(state, name, values, table, scalings[name], fmt, jpeg_quality)
+            if images:
+                if is_array(f):
+                    values = to_numpy(table.column(name), f)
+                    files = _write_images(
+                        state, name, values, table, scalings[name], fmt, jpeg_quality
+                    )
+                else:
+                    files = _copy_images(state, name, table, fmt, jpeg_quality)
                 per_image = per_image.append_column(f"file_{name}", pa.array(files))
-            elif h5file is not None:
+                continue
+            values = to_numpy(table.column(name), f)
+            if h5file is not None:
                 h5file[name][start:stop] = values
             else:
                 buffers[name][start:stop] = values
@@ -589,6 +656,35 @@ def _write_images(
     return names
 
 
+def _copy_images(state: _Split, name: str, table: pa.Table, fmt: str, quality: int) -> list[str]:
+    """Write an ``Image`` column's pictures as they are (PNG: same pixels; JPEG: re-encoded)."""
+    import io
+
+    from PIL import Image
+
+    suffix = ".png" if fmt == "png" else ".jpg"
+    target = state.folder / name
+    target.mkdir(exist_ok=True)
+    indices = table.column("index").to_numpy() if "index" in table.column_names else None
+    names = []
+    for k, cell in enumerate(table.column(name).to_pylist()):
+        number = int(indices[k]) if indices is not None else k
+        path = target / f"{number:06d}{suffix}"
+        cell = cell or {}
+        source = io.BytesIO(cell["bytes"]) if cell.get("bytes") else cell.get("path")
+        if source is None:
+            raise ExportError(f"column {name}: row {number} has no image")
+        with Image.open(source) as image:
+            if fmt == "png":
+                image.save(path, optimize=False)
+            else:
+                rgb = image if image.mode in ("L", "RGB") else image.convert("RGB")
+                rgb.save(path, quality=quality)
+        state.files.append(path)
+        names.append(f"{name}/{path.name}")
+    return names
+
+
 def _write_fits(
     state: _Split,
     record: dict[str, Any],
@@ -641,6 +737,7 @@ __all__ = [
     "image_columns",
     "iter_tables",
     "load_record",
+    "plane_columns",
     "record_features",
     "to_numpy",
 ]

@@ -1,16 +1,19 @@
 """Rows from a config: the only place that turns (config, split, index) into an example.
 
 Both the ``datasets`` builder and the Parquet writer call :func:`generate_rows`, so they produce the
-same rows, and :func:`regenerate_row` rebuilds any single row from its coordinates.
+same rows, and :func:`regenerate_row` rebuilds any single row from its coordinates. Both take a
+:class:`~deepbench_hf.config.BuildConfig` or a config name / YAML path, loaded as the CLI loads it
+(:func:`~deepbench_hf.config.load_config`, no overrides).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from typing import Any
 
-from .config import BuildConfig
+from .config import BuildConfig, load_config
 from .kinds import get_kind
 from .seeding import Example, balanced_label, example_seed
 
@@ -33,16 +36,36 @@ def _block_seed(master_seed: int, config_name: str, split: str, block: int) -> i
 
 BATCH_SIZE = 256
 
+ConfigRef = BuildConfig | str | os.PathLike[str]
+
+
+def as_build_config(config: ConfigRef, caller: str = "regenerate_row") -> BuildConfig:
+    """``config`` itself, or the config a name / YAML path names (as ``deepbench build`` loads it).
+
+    Raises :class:`TypeError` for anything else and
+    :class:`~deepbench_hf.errors.ConfigError` for an unknown name or a bad file.
+    """
+    if isinstance(config, BuildConfig):
+        return config
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(os.fspath(config))
+    raise TypeError(
+        f"{caller}: config must be a BuildConfig or a config name or YAML path (str or "
+        f"os.PathLike), got {type(config).__name__}"
+    )
+
 
 def generate_rows(
-    config: BuildConfig, split: str, start: int, stop: int
+    config: ConfigRef, split: str, start: int, stop: int
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(index, row)`` for examples ``start <= index < stop`` of ``split``.
 
     Kinds with a ``generate_batch(config, examples)`` method (e.g. N-body, which advances many
     systems together) get up to :data:`BATCH_SIZE` examples at a time; such kinds guarantee that a
-    row does not depend on the batch it was generated in.
+    row does not depend on the batch it was generated in. ``config`` may also be a config name or
+    YAML path (see :func:`as_build_config`).
     """
+    config = as_build_config(config, "generate_rows")
     kind = get_kind(config.kind)
     batch = getattr(kind, "generate_batch", None)
     if batch is None:
@@ -55,6 +78,12 @@ def generate_rows(
         yield from zip(indices, rows, strict=True)
 
 
-def regenerate_row(config: BuildConfig, split: str, index: int) -> dict[str, Any]:
-    """Rebuild one row exactly, without generating any other."""
+def regenerate_row(config: ConfigRef, split: str, index: int) -> dict[str, Any]:
+    """Rebuild one row exactly, without generating any other.
+
+    ``config`` is a :class:`~deepbench_hf.config.BuildConfig` or a builtin config name
+    (``"lensing"``) or YAML path, loaded with :func:`~deepbench_hf.config.load_config` as
+    ``deepbench build`` loads it (so the name gives the rows of ``deepbench build NAME``).
+    """
+    config = as_build_config(config, "regenerate_row")
     return next(generate_rows(config, split, index, index + 1))[1]

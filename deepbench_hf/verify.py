@@ -5,8 +5,10 @@
 1. every config declared in ``DIR/README.md`` has a ``<config>/deepbench.json`` build record and
    vice versa, and the card's split sizes match the records;
 2. every shard listed in a record exists, has the recorded size, and its SHA-256 recomputed from
-   the bytes equals the record's and the card's; no unlisted ``.parquet`` file sits in a config
-   folder (``load_dataset`` would read it);
+   the bytes equals the record's and the card's; no unlisted file sits in a config folder that
+   matches one of the config's ``data_files`` patterns in the card (``load_dataset`` would read
+   it), nor any other unlisted ``.parquet`` file (``load_dataset`` ignores it, but it is not part
+   of the build and ``deepbench push`` would upload it with the config folder);
 3. with ``--regenerate N``: the config is reloaded from the resolved config stored in the record
    (written to a temporary YAML file and read by :func:`~deepbench_hf.config.load_config`), its
    hash must equal the recorded ``config_hash``, and ``N`` rows per config, drawn deterministically
@@ -14,10 +16,12 @@
    with the stored rows, bit for bit (Arrow IPC bytes of every column).
 
 Each problem is one line naming the file and what is wrong; :func:`verify` returns them all.
+There is one severity: any problem fails ``deepbench verify`` (exit 1) and ``deepbench push``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 import re
@@ -95,6 +99,53 @@ def _card_split_sizes(card: dict[str, Any]) -> dict[str, dict[str, int]]:
     return sizes
 
 
+def data_file_patterns(card: dict[str, Any], name: str, record: dict[str, Any]) -> list[str]:
+    """The ``data_files`` patterns of config ``name``, relative to the folder.
+
+    From the card's ``configs`` entry (a string, a list of strings, a ``{split: pattern}``
+    mapping or a list of ``{split, path}`` entries); the patterns a build writes
+    (``<config>/<split>-*.parquet``) when the card has none for it.
+    """
+    patterns: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str):
+            patterns.append(value)
+        elif isinstance(value, dict):
+            add(value["path"] if "path" in value else list(value.values()))
+        elif isinstance(value, list):
+            for item in value:
+                add(item)
+
+    for entry in card.get("configs") or []:
+        if isinstance(entry, dict) and entry.get("config_name") == name:
+            add(entry.get("data_files"))
+    if not patterns:
+        patterns = [f"{name}/{split}-*.parquet" for split in record["splits"]]
+    return patterns
+
+
+def _stray_files(
+    folder: Path, name: str, listed: set[str], patterns: list[str]
+) -> list[tuple[Path, str | None]]:
+    """Unlisted files of the config folder that match a pattern (with it) or are ``.parquet``.
+
+    Hidden files are left out: neither ``load_dataset`` nor ``deepbench push`` reads them.
+    """
+    strays = []
+    config_folder = folder / name
+    if not config_folder.is_dir():
+        return strays
+    for path in sorted(config_folder.iterdir()):
+        if not path.is_file() or path.name in listed or path.name.startswith("."):
+            continue
+        rel = f"{name}/{path.name}"
+        match = next((p for p in patterns if fnmatch.fnmatchcase(rel, p.removeprefix("./"))), None)
+        if match is not None or path.suffix == ".parquet":
+            strays.append((path, match))
+    return strays
+
+
 def verify(
     folder: str | Path,
     *,
@@ -169,9 +220,19 @@ def verify(
                     problems.append(f"{readme}: lists another SHA-256 for {rel} than {INFO_FILE}")
                 elif sums and rel not in sums:
                     problems.append(f"{readme}: does not list the SHA-256 of {rel}")
-        for extra in sorted((folder / name).glob("*.parquet")):
-            if extra.name not in listed:
-                problems.append(f"{extra}: not in {INFO_FILE} (load_dataset would read it)")
+        patterns = data_file_patterns(card, name, record)
+        for extra, match in _stray_files(folder, name, listed, patterns):
+            if match is not None:
+                problems.append(
+                    f"{extra}: not in {INFO_FILE} (load_dataset would read it: it matches "
+                    f"the data_files pattern {match})"
+                )
+            else:
+                problems.append(
+                    f"{extra}: stray file, not in {INFO_FILE}; load_dataset ignores it (it "
+                    f"matches none of {', '.join(patterns)}) but deepbench push would upload "
+                    "it: remove it"
+                )
         if regenerate > 0:
             report.rows_regenerated += _regenerate(folder, record, regenerate, problems)
     return report
@@ -267,6 +328,7 @@ __all__ = [
     "DEFAULT_REGENERATE",
     "Report",
     "card_checksums",
+    "data_file_patterns",
     "read_card_yaml",
     "reload_config",
     "sample_rows",

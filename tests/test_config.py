@@ -123,7 +123,16 @@ def test_resolved_config_reloads_to_the_same_hash(tmp_path):
         ("kind: galaxy", r"kind: expected one of shapes, sky, lensing, nbody, got 'galaxy'"),
         ("splits: {train: -1}", r"splits.train: expected an integer in \[0, 1e\+09\], got -1"),
         ("splits: {dev: 3}", r"splits.dev: unknown key; allowed: train, validation, test"),
-        ("noise: {poisson: {lam: 1}}", r"noise.poisson: unknown option; allowed: gaussian, none"),
+        ("noise: {poisson: {lam: 1}}", r"noise.poisson: unknown option; allowed: gaussian, none$"),
+        ("noise: poisson", r"noise: expected exactly one of gaussian, none, got 'poisson'"),
+        (
+            "noise: {gaussian: {sigma: 1}, ccd: {gain: 1}}",
+            r"noise: give one option, got gaussian and ccd$",
+        ),
+        (
+            "objects: {count: {randint: [1, 2], choice: [1, 2]}}",
+            r"objects.count: give one distribution, got randint and choice$",
+        ),
         (
             "noise: {gaussian: {sigma: -1}}",
             r"gaussian.sigma: expected a number in \[0, inf\)",
@@ -222,6 +231,100 @@ def test_a_later_layer_switches_a_one_of_option(tmp_path):
         "extends: nbody\nn_dims: 2\ninitial: {kepler: {eccentricity: 0.3}}\n",
     )
     assert list(load_config(str(child)).resolved["initial"]) == ["kepler"]
+
+
+def test_options_blocks_name_one_option_per_layer(tmp_path):
+    """Two options of a ``noise``/``psf``/``initial`` block in one layer are an error naming that
+    layer (not silently merged or dropped); across layers the later option still wins."""
+    two = "noise: {gaussian: {sigma: 1}, ccd: {sky_level: 10, gain: 1, read_noise: 1}}\n"
+    mine = write(tmp_path, "mine.yaml", "extends: sky-medium\n" + two)
+    for overrides in ([], ["noise.ccd.gain=3"], ["noise={gaussian: {sigma: 2}}"]):
+        with pytest.raises(ConfigError) as info:
+            load_config(str(mine), overrides)
+        assert str(info.value) == f"{mine}: noise: give one option, got gaussian and ccd"
+    write(tmp_path, "base.yaml", "extends: sky-medium\n" + two)
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 3\n")
+    with pytest.raises(ConfigError, match=r"^\S*base.yaml: noise: give one option, got gaussian"):
+        load_config(str(child))
+    with pytest.raises(ConfigError, match=r"^--set: initial: give one option, got kepler and plum"):
+        load_config("nbody", ["initial={kepler: {}, plummer: {}}"])
+    # One option per layer: a later layer switches, whichever layer named the earlier option.
+    gauss = write(tmp_path, "gauss.yaml", "extends: sky-medium\nnoise: {gaussian: {sigma: 2}}\n")
+    assert load_config(str(gauss)).resolved["noise"] == {"gaussian": {"sigma": 2.0}}
+    config = load_config(str(gauss), ["noise.ccd.gain=3"])
+    assert list(config.resolved["noise"]) == ["ccd"]
+    assert config.resolved["noise"]["ccd"]["gain"] == 3.0
+
+
+def test_an_unknown_option_is_reported_alone_not_merged(tmp_path):
+    """``psf: {airy: ..}`` over a Moffat PSF names the unknown option, not the merged mapping."""
+    path = write(tmp_path, "airy.yaml", "extends: sky-medium\npsf: {airy: {fwhm: 2}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert str(info.value) == f"{path}: psf.airy: unknown option; allowed: moffat, gaussian, none"
+    path.write_text("extends: sky-medium\npsf: airy\n")
+    with pytest.raises(ConfigError, match=r"airy.yaml: psf: expected exactly one of moffat, gau"):
+        load_config(str(path))
+
+
+def test_errors_about_merged_values_name_the_users_file(tmp_path):
+    """The file the user wrote is named, not the builtin it extends (nor a bare config name)."""
+    mine = write(tmp_path, "my.yaml", "extends: sky-hard\nlabel: kind\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(mine))
+    message = str(info.value)
+    assert message.startswith(f"{mine}: objects.count: must be 1 when label is kind"), message
+    assert "objects.count is set in sky-hard (sky-hard.yaml)" in message
+    assert "\n" not in message
+    # The cross-field rule names the latest layer involved: here the --set that chose the label.
+    with pytest.raises(ConfigError, match=r"^--set: objects.count: must be 1 when label is kind"):
+        load_config("sky-hard", ["label=kind"])
+    # A value valid for the parent's kind but not for the kind this file switches to.
+    mine.write_text("extends: shapes-hard\nkind: sky\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(mine))
+    message = str(info.value)
+    assert message.startswith(f"{mine}: label: expected one of none, kind, got 'count'"), message
+    assert "label is set in shapes-hard (shapes-hard.yaml), for kind shapes" in message
+    # ... while a base file's own bad value still names that base file.
+    write(tmp_path, "base.yaml", "extends: sky-easy\nobjects: {star: {beta: 1}}\n")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 3\n")
+    with pytest.raises(ConfigError, match=r"^\S*base.yaml: objects.star.beta: expected a number"):
+        load_config(str(child))
+
+
+def test_loguniform_draws_stay_inside_its_bounds():
+    """exp(log(x)) can miss x by an ulp; a validated range must hold for every draw."""
+    from deepbench_hf.distributions import LogUniform
+
+    class Edge:
+        def __init__(self, end: int) -> None:
+            self.end = end
+
+        def uniform(self, low: float, high: float) -> float:
+            return (low, high)[self.end]
+
+    for low, high in [(0.5, 3.0), (1e3, 1e5), (1e4, 1e5)]:  # unclamped: 3.0000000000000004, ...
+        for end in (0, 1):
+            assert low <= LogUniform(low, high).sample(Edge(end)) <= high
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            "shapes-harder",
+            r"extends: unknown config 'shapes-harder'; known: lensing, .*shapes-hard",
+        ),
+        ("nowhere/base.yaml", r"extends: config file not found: \S*nowhere/base.yaml$"),
+    ],
+)
+def test_unknown_extends_target_names_the_file_and_field(tmp_path, target, message):
+    path = write(tmp_path, "my.yaml", f"extends: {target}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(str(path))
+    assert str(info.value).startswith(f"{path}: extends: "), str(info.value)
+    assert "\n" not in str(info.value)
 
 
 # ----------------------------------------------------------------------------- release notes

@@ -226,20 +226,27 @@ def test_export_errors_are_one_line(built_dir, tmp_path, capsys):
         export(built_dir, "shapes-easy", "npy", tmp_path / "y", splits=["dev"])
 
 
-def test_rows_without_images_say_so(built_dir, tmp_path):
-    """An nbody-like config (no image column) cannot be exported as png; with no arrays at all,
-    export explains that the truth is in the shards."""
+def test_rows_without_images_say_so(built_dir, tmp_path, capsys):
+    """An nbody-like config without a 2-D image column cannot be exported as png; with no arrays
+    at all, export explains that the truth is in the shards."""
     folder = tmp_path / "ds"
     (folder / "orbits").mkdir(parents=True)
     record = json.loads((built_dir / "shapes-easy" / "deepbench.json").read_text())
     record.update(name="orbits", kind="nbody")
     record["features"] = {
-        "positions": {"_type": "Array2D", "dtype": "float64", "shape": [4, 3]},
+        "positions": {"_type": "Array3D", "dtype": "float64", "shape": [4, 3, 2]},
         "energy": {"_type": "Value", "dtype": "float64"},
     }
     (folder / "orbits" / "deepbench.json").write_text(json.dumps(record))
-    with pytest.raises(ExportError, match=r"orbits \(kind nbody\) has no image columns.*positions"):
+    with pytest.raises(
+        ExportError,
+        match=r"orbits \(kind nbody\) has no 2-D image columns .*positions \(4, 3, 2\)",
+    ):
         export(folder, "orbits", "png", tmp_path / "out")
+    assert main(["export", str(folder), "orbits", "--format", "jpeg", "--out",
+                 str(tmp_path / "out")]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no 2-D image columns (Array2D or Image features)" in err[0]
     record["features"].pop("positions")
     (folder / "orbits" / "deepbench.json").write_text(json.dumps(record))
     with pytest.raises(ExportError, match="has no image or array columns"):
@@ -280,3 +287,90 @@ def test_fits_units_are_fits_standard():
     assert fits_unit("ADU") == "adu" and fits_unit("ADU²") == "adu2"
     for spelling in FITS_UNITS.values():
         u.Unit(spelling, format="fits")  # raises if not FITS-standard
+
+
+def test_png_of_nbody_writes_the_image_and_carries_the_orbits_in_the_catalogue(tmp_path):
+    """nbody-easy renders an ``image`` (Array2D): PNG writes it; ``positions`` (Array3D), the
+    time series and ``initial`` go to the images catalogue, exactly (Parquet, and JSON in CSV)."""
+    from deepbench_hf import load_config
+    from deepbench_hf.writer import build_config
+
+    folder = tmp_path / "ds"
+    config = load_config("nbody-easy", ["shard_size=2"], splits={"train": 2, "validation": 3})
+    build_config(config, folder, progress=False)
+    record = json.loads((folder / "nbody-easy" / "deepbench.json").read_text())
+    features = record_features(record)
+    table = read_split(folder / "nbody-easy", SPLIT)
+    image = to_numpy(table.column("image"), features["image"])
+    carried = ["initial", "kinetic_energy", "masses", "positions", "potential_energy", "times",
+               "velocities"]  # fmt: skip
+    for catalogue in CATALOGUE_FORMATS:
+        out = tmp_path / catalogue
+        code = main(["export", str(folder), "nbody-easy", "--format", "png", "--out", str(out),
+                     "--split", SPLIT, "--catalogue", catalogue])  # fmt: skip
+        assert code == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["images"] == ["image"] and list(manifest["scaling"]) == ["image"]
+        assert manifest["columns_in_catalogue"] == carried
+        assert sorted(p.name for p in (out / SPLIT).iterdir()) == ["image", f"images.{catalogue}"]
+        images = read_catalogue(out / SPLIT, "images", catalogue)
+        assert images["index"].to_pylist() == table["index"].to_pylist()
+        assert images["energy_error"].to_pylist() == table["energy_error"].to_pylist()
+        for name in carried:
+            values = images[name].to_pylist()
+            if catalogue == "csv":
+                values = [json.loads(v) for v in values]
+            # repr of every float (NaN included): equal text means the same float64 values
+            assert json.dumps(values) == json.dumps(table[name].to_pylist()), name
+        positions = np.array(images["positions"].to_pylist() if catalogue == "parquet" else
+                             [json.loads(v) for v in images["positions"].to_pylist()])  # fmt: skip
+        np.testing.assert_array_equal(positions, to_numpy(table.column("positions"),
+                                                          features["positions"]))  # fmt: skip
+        scaling = manifest["scaling"]["image"]
+        back = np.stack([decode_image(out / SPLIT / f, scaling)
+                         for f in images["file_image"].to_pylist()])  # fmt: skip
+        step = (scaling["hi"] - scaling["lo"]) / 65535
+        assert np.abs(back.astype(np.float64) - image).max() <= 0.5 * step + 1e-6 * scaling["hi"]
+    # The array formats keep writing positions as arrays, not in the catalogue.
+    manifest = export(folder, "nbody-easy", "npz", tmp_path / "npz", splits=[SPLIT])
+    assert "columns_in_catalogue" not in manifest
+    catalogue = pq.read_table(tmp_path / "npz" / SPLIT / "images.parquet")
+    assert "positions" not in catalogue.column_names
+    with np.load(tmp_path / "npz" / SPLIT / "nbody-easy.npz") as npz:
+        assert sorted(npz.files) == ["image", "positions", "velocities"]
+
+
+def test_image_feature_columns_are_written_as_they_are(built_dir, tmp_path):
+    """A ``datasets.Image`` column is a 2-D image column too: its pictures are written unscaled."""
+    import datasets
+    import pyarrow as pa
+    from PIL import Image
+
+    folder = tmp_path / "ds"
+    (folder / "pics").mkdir(parents=True)
+    pixels = [np.arange(12, dtype=np.uint8).reshape(3, 4) * k for k in range(3)]
+    features = datasets.Features(
+        {"photo": datasets.Image(), "index": datasets.Value("int64"),
+         "track": datasets.Array3D((2, 2, 2), "float32")}
+    )  # fmt: skip
+    rows = [
+        {"photo": Image.fromarray(p), "index": k, "track": [[[float(k)] * 2] * 2] * 2}
+        for k, p in enumerate(pixels)
+    ]
+    table = pa.Table.from_pylist(
+        [features.encode_example(r) for r in rows], schema=features.arrow_schema
+    )
+    pq.write_table(table, folder / "pics" / "test-00000-of-00001.parquet")
+    record = json.loads((built_dir / "shapes-easy" / "deepbench.json").read_text())
+    record.update(name="pics", features=features.to_dict())
+    record["splits"] = {"test": {"num_examples": 3, "shards": [
+        {"filename": "test-00000-of-00001.parquet", "num_rows": 3}]}}  # fmt: skip
+    (folder / "pics" / "deepbench.json").write_text(json.dumps(record))
+    manifest = export(folder, "pics", "png", tmp_path / "out")
+    assert manifest["images"] == ["photo"] and manifest["scaling"] == {}
+    assert manifest["columns_in_catalogue"] == ["track"]
+    for k, p in enumerate(pixels):
+        with Image.open(tmp_path / "out" / "test" / "photo" / f"{k:06d}.png") as image:
+            np.testing.assert_array_equal(np.asarray(image), p)
+    images = pq.read_table(tmp_path / "out" / "test" / "images.parquet")
+    assert images["track"].to_pylist()[2] == [[[2.0, 2.0], [2.0, 2.0]]] * 2

@@ -228,5 +228,54 @@ def test_bad_fields_are_one_line_config_errors(override, message):
 
 
 def test_unknown_psf_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"^--set: psf\.airy: unknown option; allowed: moffat"):
+    with pytest.raises(
+        ConfigError, match=r"^--set: psf\.airy: unknown option; allowed: moffat, gaussian, none$"
+    ):
         load_config("sky-easy", ["psf={airy: {fwhm: 2}}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("winding=20", r"winding: expected a number in \[2, 10\]"),
+        ("winding=0.5", r"winding: expected a number in \[2, 10\]"),
+        ("winding={uniform: [2, 11]}", r"winding\.uniform: range \[2, 11\] leaves .*\[2, 10\]"),
+        ("pitch=0.05", r"pitch: expected a number in \[0\.5, 3\]"),
+        ("pitch={choice: [1, 4]}", r"pitch\.choice: value 4 is not allowed; .*\[0\.5, 3\]"),
+        ("arm_scale_ratio=0.01", r"arm_scale_ratio: expected a number in \[1, 4\]"),
+        ("arm_scale_ratio={loguniform: [0.5, 2]}", r"arm_scale_ratio\.loguniform: .*\[1, 4\]"),
+        ("arm_width=0.5", r"arm_width: expected a number in \[1\.5, 100000\]"),
+        ("arm_width={normal: {mean: 2, std: 1}}", r"arm_width\.normal: an unbounded normal"),
+    ],
+)
+def test_spiral_arm_parameters_outside_the_documented_ranges_are_refused(override, message):
+    """winding N 2-10, pitch B 0.5-3, arm_scale_ratio A/h 1-4, arm_width >= 1.5 px (README and
+    column docs), over every value a distribution can draw; one line naming the field."""
+    with pytest.raises(ConfigError, match=rf"^--set: objects\.spiral\.{message}") as info:
+        load_config("sky-easy", [f"objects.spiral.{override}"])
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("winding=2", "pitch=0.5", "arm_scale_ratio=1", "arm_width=1.5"),
+        ("winding=10", "pitch=3", "arm_scale_ratio=4", "arm_width=1.5"),
+        (
+            "winding={uniform: [2, 10]}",
+            "pitch={normal: {mean: 1, std: 1, low: 0.5, high: 3}}",
+            "arm_scale_ratio={loguniform: [1, 4]}",
+            "arm_width={uniform: [1.5, 8]}",
+        ),
+    ],
+)
+def test_spirals_at_the_edges_of_the_ranges_load_and_render(overrides):
+    config = load_config(
+        "sky-easy", [f"objects.spiral.{o}" for o in overrides] + ["objects.kinds=[spiral]"]
+    )
+    row = regenerate_row(config, "train", 0)
+    (spiral,) = row["objects"]
+    assert spiral["kind"] == "spiral"
+    assert 2 <= spiral["winding"] <= 10 and 0.5 <= spiral["pitch"] <= 3
+    assert 1 <= spiral["arm_scale"] / spiral["disc_scale"] <= 4 and spiral["arm_width"] >= 1.5
+    assert np.isfinite(row["image_clean"]).all() and row["image_clean"].sum() > 0

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepbench_hf.cli import main
-from deepbench_hf.verify import reload_config, sample_rows, verify
+from deepbench_hf.verify import data_file_patterns, reload_config, sample_rows, verify
 from deepbench_hf.writer import file_sha256
 
 SHARD = "shapes-hard/train-00001-of-00003.parquet"
@@ -123,3 +123,38 @@ def test_not_a_dataset_folder(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"deepbench verify: {tmp_path / 'empty' / 'README.md'}: missing "
                    "(the dataset card declares the configs)"]  # fmt: skip
+
+
+def test_stray_files_say_whether_load_dataset_reads_them(copy):
+    """Only an unlisted file matching the card's data_files patterns is read by load_dataset."""
+    shard = copy / "shapes-easy" / "train-00000-of-00003.parquet"
+    (copy / "shapes-easy" / "extra.parquet").write_bytes(shard.read_bytes())
+    (copy / "shapes-easy" / "train-extra.parquet").write_bytes(shard.read_bytes())
+    (copy / "shapes-easy" / ".hidden.parquet").write_bytes(b"neither read nor pushed")
+    (copy / "shapes-easy" / "notes.txt").write_text("matches no pattern, not parquet")
+    report = verify(copy, configs=["shapes-easy"])
+    assert len(report.problems) == 2, report.problems
+    ignored, read = report.problems
+    assert ignored.startswith(f"{copy / 'shapes-easy' / 'extra.parquet'}: stray file, not in ")
+    assert "load_dataset ignores it" in ignored and "would read" not in ignored
+    assert "shapes-easy/train-*.parquet" in ignored and "deepbench push would upload" in ignored
+    assert read == (
+        f"{copy / 'shapes-easy' / 'train-extra.parquet'}: not in deepbench.json (load_dataset "
+        "would read it: it matches the data_files pattern shapes-easy/train-*.parquet)"
+    )
+
+
+def test_data_file_patterns_follow_the_card():
+    record = {"splits": {"train": {}, "test": {}}}
+    card = {
+        "configs": [
+            {"config_name": "a", "data_files": [{"split": "train", "path": "a/tr-*.parquet"},
+                                                {"split": "test", "path": ["a/te-*.parquet"]}]},
+            {"config_name": "b", "data_files": "b/*.parquet"},
+            {"config_name": "c", "data_files": {"train": "c/x-*.parquet"}},
+        ]
+    }  # fmt: skip
+    assert data_file_patterns(card, "a", record) == ["a/tr-*.parquet", "a/te-*.parquet"]
+    assert data_file_patterns(card, "b", record) == ["b/*.parquet"]
+    assert data_file_patterns(card, "c", record) == ["c/x-*.parquet"]
+    assert data_file_patterns({}, "d", record) == ["d/train-*.parquet", "d/test-*.parquet"]

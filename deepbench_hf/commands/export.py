@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write a config's images and truth catalogue as npy, npz, h5, fits, png or jpeg",
         description="Export the rows of CONFIG in DIR to OUT/<split>/: the array columns as "
-        "npy/npz/h5/fits, or each image* column as one png/jpeg per example (float images "
+        "npy/npz/h5/fits, or each 2-D image column as one png/jpeg per example (float images "
         "scaled linearly with one range per column, stored in OUT/manifest.json), plus a "
         "catalogue of the truth: images.parquet (one row per image) and objects.parquet (one "
         "row per object, with its image's row and index), or FITS tables for FITS. FITS "

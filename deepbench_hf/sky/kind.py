@@ -109,6 +109,12 @@ _SERSIC_N = Domain("float", low=0.5, high=6.0)
 STAR_FWHM = Domain("float", low=0.5, high=1e5)
 _ANGLE = Domain("float")
 _ANGLE_DEFAULT = {"uniform": [0.0, TWO_PI]}
+# Ringermacher-Mead arm shape: the documented ranges (README, deepbench_hf.sky.profiles.spiral)
+_WINDING = Domain("float", low=2.0, high=10.0)
+_PITCH = Domain("float", low=0.5, high=3.0)
+_ARM_SCALE_RATIO = Domain("float", low=1.0, high=4.0)
+# arms narrower than 1.5 px FWHM are undersampled by the rendering
+_ARM_WIDTH = Domain("float", low=1.5, high=1e5)
 
 
 def _px(default: Any, doc: str) -> Param:
@@ -186,18 +192,23 @@ SCHEMA: dict[str, Any] = {
                         "number of arms",
                     ),
                     "winding": Param(
-                        _POSITIVE, {"uniform": [2.0, 6.0]}, "", "Ringermacher-Mead N (2-10)"
+                        _WINDING, {"uniform": [2.0, 6.0]}, "", "Ringermacher-Mead N (2-10)"
                     ),
                     "pitch": Param(
-                        _POSITIVE, {"uniform": [0.5, 2.0]}, "", "Ringermacher-Mead B (0.5-3)"
+                        _PITCH, {"uniform": [0.5, 2.0]}, "", "Ringermacher-Mead B (0.5-3)"
                     ),
                     "arm_scale_ratio": Param(
-                        _POSITIVE,
+                        _ARM_SCALE_RATIO,
                         {"uniform": [1.5, 3.0]},
                         "",
                         "Ringermacher-Mead A / disc_scale (1-4)",
                     ),
-                    "arm_width": _px({"uniform": [1.5, 3.0]}, "arm FWHM across the arm (>= 1.5)"),
+                    "arm_width": Param(
+                        _ARM_WIDTH,
+                        {"uniform": [1.5, 3.0]},
+                        "px",
+                        "arm FWHM across the arm (>= 1.5)",
+                    ),
                     "arm_phase": Param(_ANGLE, _ANGLE_DEFAULT, "rad", "rotation of the arms"),
                     "chirality": Param(
                         Domain("int", low=-1, high=1),
@@ -384,23 +395,30 @@ class SkyKind:
         chirality = objects["spiral"]["chirality"]
         if 0 in (chirality.support() or ()):
             raise ConfigError(
-                config.source, "objects.spiral.chirality", "must be +1 or -1 (0 is not allowed)"
+                config.source,
+                "objects.spiral.chirality",
+                "must be +1 or -1 (0 is not allowed)",
+                related=(),
             )
         if label == "kind" and objects["count"] != Constant(1):
             raise ConfigError(
                 config.source,
                 "objects.count",
                 "must be 1 when label is kind (one object per image)",
+                related=("label",),
             )
         if config.balanced:
             if label == "none":
-                raise ConfigError(config.source, "balanced", "balanced: true needs a label")
+                raise ConfigError(
+                    config.source, "balanced", "balanced: true needs a label", related=("label",)
+                )
             weights = [w for w in objects["kinds"].values() if w > 0]
             if len(set(weights)) != 1:
                 raise ConfigError(
                     config.source,
                     "objects.kinds",
                     "balanced: true needs equal weights for the drawn kinds",
+                    related=("balanced",),
                 )
 
     def class_names(self, config: BuildConfig) -> list[str] | None:
