@@ -742,13 +742,19 @@ class LensingKind:
         p = config.params
         if config.balanced:
             if p["label"] == "none":
-                raise ConfigError(config.source, "balanced", "balanced: true needs label: lens")
+                raise ConfigError(
+                    config.source,
+                    "balanced",
+                    "balanced: true needs label: lens",
+                    related=("label",),
+                )
             if p["lens_fraction"] != 0.5:
                 raise ConfigError(
                     config.source,
                     "lens_fraction",
                     "balanced: true makes exactly half the examples lenses; set lens_fraction "
                     "to 0.5 or balanced to false",
+                    related=("balanced",),
                 )
         point = p["point_source"]
         if point is not None:

@@ -576,12 +576,14 @@ class NBodyKind:
                 src,
                 "save_every",
                 f"must divide n_steps ({params['n_steps']}); got {params['save_every']}",
+                related=("n_steps",),
             )
         if family == "plummer" and params["n_dims"] != 3:
             raise ConfigError(
                 src,
                 "initial.plummer",
                 f"the Plummer sphere is 3-D only; needs n_dims: 3 (got {params['n_dims']})",
+                related=("n_dims",),
             )
         if family == "random_virial":
             low = _bounds(p["mass_range"]["low"])[1]
@@ -591,9 +593,10 @@ class NBodyKind:
                     src,
                     "initial.random_virial.mass_range",
                     f"low can exceed high ({low:g} > {high:g}); every low must be <= every high",
+                    related=(),
                 )
         if config.balanced:
-            raise ConfigError(src, "balanced", "nbody configs have no label to balance")
+            raise ConfigError(src, "balanced", "nbody configs have no label to balance", related=())
 
     def class_names(self, config: BuildConfig) -> list[str] | None:
         return None

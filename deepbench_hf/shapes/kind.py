@@ -171,23 +171,30 @@ class ShapesKind:
                 config.source,
                 "objects.count",
                 "must be 1 when label is kind (one object per image)",
+                related=("label",),
             )
         if label == "count":
             _count_support(config)
         if config.balanced:
             if label == "none":
-                raise ConfigError(config.source, "balanced", "balanced: true needs a label")
+                raise ConfigError(
+                    config.source, "balanced", "balanced: true needs a label", related=("label",)
+                )
             weights = [w for w in objects["kinds"].values() if w > 0]
             if label == "kind" and len(set(weights)) != 1:
                 raise ConfigError(
                     config.source,
                     "objects.kinds",
                     "balanced: true needs equal weights for the drawn kinds",
+                    related=("balanced",),
                 )
             count = objects["count"]
             if label == "count" and isinstance(count, Choice) and count.weights is not None:
                 raise ConfigError(
-                    config.source, "objects.count", "balanced: true cannot honour choice weights"
+                    config.source,
+                    "objects.count",
+                    "balanced: true cannot honour choice weights",
+                    related=("balanced",),
                 )
 
     def class_names(self, config: BuildConfig) -> list[str] | None:
@@ -276,7 +283,12 @@ class ShapesKind:
 def _count_support(config: BuildConfig) -> tuple[int, ...]:
     count = config.params["objects"]["count"]
     if not isinstance(count, (Constant, RandInt, Choice)):
-        raise ConfigError(config.source, "objects.count", "label: count needs a discrete count")
+        raise ConfigError(
+            config.source,
+            "objects.count",
+            "label: count needs a discrete count",
+            related=("label",),
+        )
     return tuple(sorted(count.support()))
 
 
