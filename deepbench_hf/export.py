@@ -12,7 +12,7 @@ h5        ``<config>.h5``: one dataset per column (attributes: unit, meaning, pr
 fits      ``<config>.fits``: one image HDU per array column (``EXTNAME`` = column, a cube of N
           planes), then binary tables ``IMAGES`` and ``OBJECTS`` (the catalogue, with units)
 png/jpeg  ``<column>/<index>.png|jpg``: one file per image of every 2-D image column (the
-          ``Array2D`` and ``Image`` features: ``image``, ``image_clean``, ``variance``, masks);
+          ``Array2D`` features: ``image``, ``image_clean``, ``variance``, masks);
           label maps such as ``segmentation`` always as lossless PNG. The config's other
           non-scalar columns (``positions``, ``times``, ``initial`` ... of N-body rows) go to
           the ``images`` catalogue, one value per row (nested lists and structs in Parquet,
@@ -107,16 +107,11 @@ def image_columns(features: Any) -> list[str]:
     return [name for name in array_columns(features) if name.startswith("image")]
 
 
-def is_plane(feature: Any) -> bool:
-    """Whether ``feature`` holds one 2-D image per row (``Array2D`` or ``Image``)."""
+def plane_columns(features: Any) -> dict[str, Any]:
+    """The 2-D image columns (``Array2D``) PNG/JPEG export writes as files (``image*`` first)."""
     import datasets
 
-    return isinstance(feature, (datasets.Array2D, datasets.Image))
-
-
-def plane_columns(features: Any) -> dict[str, Any]:
-    """The 2-D image columns PNG/JPEG export writes as files (``image*`` first, then the others)."""
-    planes = {name: f for name, f in features.items() if is_plane(f)}
+    planes = {name: f for name, f in features.items() if isinstance(f, datasets.Array2D)}
     return dict(sorted(planes.items(), key=lambda item: (not item[0].startswith("image"), item[0])))
 
 
@@ -295,8 +290,8 @@ def decode_image(path: str | Path, scaling: dict[str, Any], dtype: Any = np.floa
 def _scalings(
     folder: Path, record: dict[str, Any], features: Any, splits: list[str], fmt: str
 ) -> dict[str, Scaling]:
-    """Scaling of the ``Array2D`` columns (``Image`` columns are re-encoded as they are)."""
-    arrays = {name: f for name, f in plane_columns(features).items() if is_array(f)}
+    """Scaling of each 2-D image column."""
+    arrays = plane_columns(features)
     scalings: dict[str, Scaling] = {}
     for name, feature in arrays.items():
         dtype = np.dtype(feature.dtype)
@@ -432,7 +427,7 @@ def export(
     if images and not planes:
         shapes = ", ".join(f"{n} {tuple(f.shape)}" for n, f in arrays.items()) or "none"
         raise ExportError(
-            f"config {config} (kind {record['kind']}) has no 2-D image columns (Array2D or Image "
+            f"config {config} (kind {record['kind']}) has no 2-D image columns (Array2D "
             f"features), so there is nothing to write as {fmt}; its array columns: {shapes}; use "
             "--format npz or h5 for arrays, or read the Parquet shards for the rest"
         )
@@ -549,17 +544,11 @@ def _export_split(
         stop = start + table.num_rows
         per_image, per_object = _catalogue_tables(table, features, state.name, start, carry)
         for name, f in arrays.items():
+            values = to_numpy(table.column(name), f)
             if images:
-                if is_array(f):
-                    values = to_numpy(table.column(name), f)
-                    files = _write_images(
-                        state, name, values, table, scalings[name], fmt, jpeg_quality
-                    )
-                else:
-                    files = _copy_images(state, name, table, fmt, jpeg_quality)
+                files = _write_images(state, name, values, table, scalings[name], fmt, jpeg_quality)
                 per_image = per_image.append_column(f"file_{name}", pa.array(files))
                 continue
-            values = to_numpy(table.column(name), f)
             if h5file is not None:
                 h5file[name][start:stop] = values
             else:
@@ -651,35 +640,6 @@ def _write_images(
             image.save(path, pnginfo=info, optimize=False)
         else:
             image.save(path, quality=quality)
-        state.files.append(path)
-        names.append(f"{name}/{path.name}")
-    return names
-
-
-def _copy_images(state: _Split, name: str, table: pa.Table, fmt: str, quality: int) -> list[str]:
-    """Write an ``Image`` column's pictures as they are (PNG: same pixels; JPEG: re-encoded)."""
-    import io
-
-    from PIL import Image
-
-    suffix = ".png" if fmt == "png" else ".jpg"
-    target = state.folder / name
-    target.mkdir(exist_ok=True)
-    indices = table.column("index").to_numpy() if "index" in table.column_names else None
-    names = []
-    for k, cell in enumerate(table.column(name).to_pylist()):
-        number = int(indices[k]) if indices is not None else k
-        path = target / f"{number:06d}{suffix}"
-        cell = cell or {}
-        source = io.BytesIO(cell["bytes"]) if cell.get("bytes") else cell.get("path")
-        if source is None:
-            raise ExportError(f"column {name}: row {number} has no image")
-        with Image.open(source) as image:
-            if fmt == "png":
-                image.save(path, optimize=False)
-            else:
-                rgb = image if image.mode in ("L", "RGB") else image.convert("RGB")
-                rgb.save(path, quality=quality)
         state.files.append(path)
         names.append(f"{name}/{path.name}")
     return names

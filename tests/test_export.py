@@ -246,7 +246,7 @@ def test_rows_without_images_say_so(built_dir, tmp_path, capsys):
     assert main(["export", str(folder), "orbits", "--format", "jpeg", "--out",
                  str(tmp_path / "out")]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "has no 2-D image columns (Array2D or Image features)" in err[0]
+    assert len(err) == 1 and "has no 2-D image columns (Array2D features)" in err[0]
     record["features"].pop("positions")
     (folder / "orbits" / "deepbench.json").write_text(json.dumps(record))
     with pytest.raises(ExportError, match="has no image or array columns"):
@@ -338,39 +338,3 @@ def test_png_of_nbody_writes_the_image_and_carries_the_orbits_in_the_catalogue(t
     assert "positions" not in catalogue.column_names
     with np.load(tmp_path / "npz" / SPLIT / "nbody-easy.npz") as npz:
         assert sorted(npz.files) == ["image", "positions", "velocities"]
-
-
-def test_image_feature_columns_are_written_as_they_are(built_dir, tmp_path):
-    """A ``datasets.Image`` column is a 2-D image column too: its pictures are written unscaled."""
-    import datasets
-    import pyarrow as pa
-    from PIL import Image
-
-    folder = tmp_path / "ds"
-    (folder / "pics").mkdir(parents=True)
-    pixels = [np.arange(12, dtype=np.uint8).reshape(3, 4) * k for k in range(3)]
-    features = datasets.Features(
-        {"photo": datasets.Image(), "index": datasets.Value("int64"),
-         "track": datasets.Array3D((2, 2, 2), "float32")}
-    )  # fmt: skip
-    rows = [
-        {"photo": Image.fromarray(p), "index": k, "track": [[[float(k)] * 2] * 2] * 2}
-        for k, p in enumerate(pixels)
-    ]
-    table = pa.Table.from_pylist(
-        [features.encode_example(r) for r in rows], schema=features.arrow_schema
-    )
-    pq.write_table(table, folder / "pics" / "test-00000-of-00001.parquet")
-    record = json.loads((built_dir / "shapes-easy" / "deepbench.json").read_text())
-    record.update(name="pics", features=features.to_dict())
-    record["splits"] = {"test": {"num_examples": 3, "shards": [
-        {"filename": "test-00000-of-00001.parquet", "num_rows": 3}]}}  # fmt: skip
-    (folder / "pics" / "deepbench.json").write_text(json.dumps(record))
-    manifest = export(folder, "pics", "png", tmp_path / "out")
-    assert manifest["images"] == ["photo"] and manifest["scaling"] == {}
-    assert manifest["columns_in_catalogue"] == ["track"]
-    for k, p in enumerate(pixels):
-        with Image.open(tmp_path / "out" / "test" / "photo" / f"{k:06d}.png") as image:
-            np.testing.assert_array_equal(np.asarray(image), p)
-    images = pq.read_table(tmp_path / "out" / "test" / "images.parquet")
-    assert images["track"].to_pylist()[2] == [[[2.0, 2.0], [2.0, 2.0]]] * 2
