@@ -11,6 +11,8 @@ Modules (import them directly; this package imports nothing heavy):
 * :mod:`deepbench_hf.sky.cusp` -- deterministic photon shooting of Sérsic cusps, used by the
   stamps.
 * :mod:`deepbench_hf.sky.psf` -- PSF kernels (Gaussian, Moffat) and convolution.
+* :mod:`deepbench_hf.sky.sharp` -- the supersampled PSF convolution of cores sharper than a
+  pixel (a correction to the lattice convolution of :mod:`~deepbench_hf.sky.psf`).
 * :mod:`deepbench_hf.sky.noise` -- CCD (Poisson + read noise, GalSim ``CCDNoise`` convention),
   Gaussian and no noise, each returning the noisy image and its variance map.
 * :mod:`deepbench_hf.sky.render` -- object records, scene rendering, re-rendering and truth

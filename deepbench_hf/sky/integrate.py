@@ -257,7 +257,7 @@ class _MoffatRadial(_Radial):
     def __init__(self, flux, x0, y0, fwhm, beta):
         gamma = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))  # moffat_gamma, in math
         super().__init__(flux, x0, y0, gamma, 1.0, 0.0)
-        self.beta = beta
+        self.fwhm, self.beta = fwhm, beta
         self.cuspy = self.kinked = False
         self.peak = flux * (beta - 1.0) / (math.pi * gamma * gamma)
 

@@ -8,7 +8,9 @@ re-renders ``image_clean`` bit for bit from the truth parameters alone.
 
 With a PSF of kernel half-size ``k``, objects are drawn in the frame grown by ``k`` pixels on each
 side (light from just outside can be scattered in), and each stamp's full convolution (``k`` more
-pixels around it) is computed only where it falls inside the frame.
+pixels around it) is computed only where it falls inside the frame. Around a core sharper than a
+pixel (a narrow star, a Sérsic cusp or cone) the supersampled correction of
+:mod:`deepbench_hf.sky.sharp` is added to that lattice convolution, and the sum clipped at 0.
 
 Truth (definitions)
 -------------------
@@ -36,12 +38,14 @@ import numpy as np
 
 from deepbench_hf.sky.integrate import Bounds
 from deepbench_hf.sky.psf import PSF, convolve, make_psf
+from deepbench_hf.sky.sharp import sharp_corrections
 from deepbench_hf.sky.stamps import (
     Stamp,
     draw_elliptical,
     draw_spiral,
     draw_star,
     frame_bounds,
+    sum_stamps,
 )
 
 __all__ = [
@@ -259,11 +263,27 @@ def render_stamps(
     bounds = frame_bounds(shape, pad=k)
     stamps = []
     for obj in objects:
+        obj = make_object(obj)
         stamp = draw_object(obj, bounds=bounds)
         if psf is not None and not stamp.empty:
-            stamp = _convolve_in_frame(stamp, psf, shape)
+            stamp = _convolve_object(obj, stamp, psf, shape, bounds)
         stamps.append(clip_stamp(stamp, shape))
     return stamps
+
+
+def _convolve_object(
+    obj: SkyObject, stamp: Stamp, psf: PSF, shape: tuple[int, int], bounds: Bounds
+) -> Stamp:
+    """The object's PSF-convolved stamp inside the frame: the lattice convolution of its stamp,
+    plus the supersampled correction around each core sharper than a pixel
+    (:mod:`deepbench_hf.sky.sharp`), clipped at 0."""
+    out = _convolve_in_frame(stamp, psf, shape)
+    corrections = sharp_corrections(obj, stamp, psf, bounds)
+    if not corrections:
+        return out
+    total = sum_stamps([out, *(clip_stamp(c, shape) for c in corrections)])
+    np.maximum(total.data, 0.0, out=total.data)
+    return total
 
 
 def _convolve_in_frame(stamp: Stamp, psf: PSF, shape: tuple[int, int]) -> Stamp:

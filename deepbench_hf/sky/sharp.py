@@ -1,0 +1,297 @@
+r"""PSF convolution of sub-pixel structure: a supersampled correction around sharp cores.
+
+:func:`deepbench_hf.sky.psf.convolve` convolves an object's pixel-integrated stamp :math:`B` with
+the PSF sampled at pixel centres, a lattice sum. That is accurate for light that is smooth on the
+pixel scale, but light sharper than a pixel aliases: the pixel sums cannot say where inside a
+pixel the light sits. For an intrinsic star of FWHM ~1 px, or a compact Sérsic cusp, under a
+1.5-3.5 px PSF, the peak pixel came out up to 7 % of its value off the exact result (GalSim's
+convolution in Fourier space, ``tests/test_sky_galsim.py``).
+
+Around each such core this module adds the difference between a supersampled and the lattice
+convolution of that component's light:
+
+.. math::
+    O = P \circledast_1 B
+        + \sum_c \left[\mathrm{bin}_s\!\left(P_T \circledast_{1/s} F_c\right)
+        - P_T \circledast_1 B_{c,W}\right],
+
+where, for each sharp component :math:`c` (a star; an elliptical galaxy; a spiral's bulge, and
+its disc if that is sharp -- spiral arms are smooth on the pixel scale), :math:`F_c` is its
+light integrated over cells of :math:`1/s` px inside its core window :math:`W` (the component
+drawn :math:`s` times larger by the same integrator), bin\ :sub:`s` sums the :math:`s \times s`
+cells of each pixel, :math:`B_{c,W}` is its pixel-integrated stamp inside :math:`W`, and
+:math:`P_T` is the PSF times a cosine taper from 1 at ``TAPER_FWHM[0]`` to 0 at
+``TAPER_FWHM[1]`` FWHM from its centre. The taper keeps the correction compact: beyond it the two
+lattices agree on the smooth wings. Both :math:`P_T` are normalised like the PSF kernel (by the
+PSF's sum over its 99.9 % grid at their sampling), so a correction carries no net flux beyond
+the ~1e-4 integration difference of :math:`F_c` and :math:`B_{c,W}`. The sum is clipped at 0.
+
+A component is sharp if it is steeper than :data:`~deepbench_hf.sky.integrate.MAX_LOG_SLOPE`
+per pixel where it holds at least ``CORE_MIN_FLUX`` of its light (a cusp, a narrow star or
+Gaussian), or if it is a Sérsic profile with ``n > 0.5`` (a cone or a cusp at its centre) whose
+log-slope at ``r_eff`` along the minor axis exceeds ``KINK_SLOPE`` per pixel. Its window
+:math:`W` is the bounding box of its stamp's pixels at or above ``CORE_LEVEL`` of its peak
+pixel, grown by 1 px. The supersampling is ``s = 4`` for a Sérsic component and ``s = 2`` for a
+star (smooth at its centre).
+
+Accuracy (against GalSim; ``tests/test_sky_galsim.py`` holds fixed cases): over random
+stars, ellipticals and bulge + disc spirals in the sky-medium/sky-hard ranges under Gaussian and
+Moffat PSFs of 1.5-3.5 px, the largest pixel error is 3.4e-3 of the peak pixel (the lattice
+alone: 7e-2), at the floor of the pixel integration itself for compact n > 3 profiles. It costs
+sky-hard rows ~1.8x the time of the lattice alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from scipy import fft as sp_fft
+
+from deepbench_hf.sky.integrate import (
+    MAX_LOG_SLOPE,
+    Bounds,
+    _MoffatRadial,
+    _Radial,
+    _SersicRadial,
+)
+from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, STAMP_FRACTION, _bn_scalar, moffat_gamma
+from deepbench_hf.sky.psf import PSF
+from deepbench_hf.sky.stamps import Stamp, _draw_radial
+
+__all__ = [
+    "CORE_LEVEL",
+    "CORE_MIN_FLUX",
+    "KINK_SLOPE",
+    "TAPER_FWHM",
+    "core_correction",
+    "core_window",
+    "sharp_corrections",
+    "supersampling",
+    "tapered_kernel",
+]
+
+CORE_LEVEL = 0.03
+"""The window covers the stamp's pixels at or above this fraction of its peak pixel."""
+
+CORE_MIN_FLUX = 1e-3
+"""A component is sharp if its steep region holds at least this fraction of its flux."""
+
+KINK_SLOPE = 0.5
+"""A Sérsic peak (n > 0.5) is sharp if its log-slope per pixel at ``r_eff`` (minor axis)
+exceeds this."""
+
+TAPER_FWHM = (1.0, 3.0)
+"""Radii (in PSF FWHM) where the taper of the correction kernel starts and reaches 0."""
+
+
+def _components(obj: Any) -> list[_Radial]:
+    """The radial components of a sky record (``kind`` ``star``, ``elliptical`` or ``spiral``):
+    the star, the elliptical, or a spiral's bulge and disc (its arms are smooth on the pixel
+    scale: ``arm_width`` >= 1.5 px)."""
+    if obj.kind == "star":
+        return [_MoffatRadial(obj.flux, obj.x, obj.y, obj.fwhm, obj.beta)]
+    if obj.kind == "elliptical":
+        return [_SersicRadial(obj.flux, obj.x, obj.y, obj.r_eff, float(obj.n), obj.q, obj.angle)]
+    bulge_flux = obj.flux * obj.bulge_fraction
+    disc_flux = obj.flux - bulge_flux
+    disc_a = _bn_scalar(1.0) * obj.disc_scale
+    return [
+        _SersicRadial(
+            bulge_flux, obj.x, obj.y, obj.bulge_r_eff, float(obj.bulge_n), obj.bulge_q, obj.angle
+        ),
+        _SersicRadial(disc_flux, obj.x, obj.y, disc_a, 1.0, obj.q, obj.angle),
+    ]
+
+
+def _scaled(p: _Radial, s: int) -> _Radial:
+    """``p`` on a pixel grid ``s`` times finer (cell ``(i, j)`` of that grid is a ``1/s`` px
+    cell of pixel ``(i // s, j // s)``): centre ``(x + 0.5) s - 0.5``, lengths x s, same flux."""
+    x0, y0 = (p.x0 + 0.5) * s - 0.5, (p.y0 + 0.5) * s - 0.5
+    if isinstance(p, _MoffatRadial):
+        return _MoffatRadial(p.flux, x0, y0, p.fwhm * s, p.beta)
+    return _SersicRadial(p.flux, x0, y0, p.a * s, p.n, p.q, p.angle)
+
+
+def _is_sharp(p: _Radial) -> bool:
+    """Whether a component has structure finer than the pixel lattice resolves: steeper than
+    MAX_LOG_SLOPE per pixel where it holds at least CORE_MIN_FLUX of its light (a cusp, a
+    narrow profile), or a Sérsic peak (n > 0.5: a cone or a cusp) whose log-slope at ``r_eff``
+    along the minor axis exceeds KINK_SLOPE per pixel."""
+    if not p.flux > 0:
+        return False
+    if isinstance(p, _SersicRadial):
+        if p.n > 0.5 and p.slope(1.0) / (p.q * p.a) > KINK_SLOPE:
+            return True
+        if p.n <= 1.0:  # the log-slope grows outwards: its largest over 99 % of the light
+            return p.max_slope(p.quantile(0.99)) > MAX_LOG_SLOPE
+    rho = min(p.steep(MAX_LOG_SLOPE), p.quantile(STAMP_FRACTION))
+    return rho > 0 and p.cdf(rho) >= CORE_MIN_FLUX
+
+
+def core_window(stamp: Stamp, bounds: Bounds) -> Bounds | None:
+    """The core window ``(row_lo, row_hi, col_lo, col_hi)`` of a component drawn as ``stamp``:
+    the bounding box of its pixels at or above CORE_LEVEL of its peak, grown by 1 px and clipped
+    to ``bounds`` (``None`` for an empty or dark stamp)."""
+    if stamp.empty:
+        return None
+    data = stamp.data
+    peak = float(data.max())
+    if not peak > 0:
+        return None
+    bright = data >= CORE_LEVEL * peak
+    rows = np.flatnonzero(bright.any(axis=1))
+    cols = np.flatnonzero(bright.any(axis=0))
+    top, left = stamp.row0, stamp.col0
+    return (
+        int(max(bounds[0], top + rows[0] - 1)),
+        int(min(bounds[1], top + rows[-1] + 2)),
+        int(max(bounds[2], left + cols[0] - 1)),
+        int(min(bounds[3], left + cols[-1] + 2)),
+    )
+
+
+def supersampling(p: _Radial) -> int:
+    """Cells per pixel side for a sharp component: 4 for a Sérsic profile (a cone or a cusp at
+    its centre), 2 for a Moffat star (smooth at its centre)."""
+    return 4 if isinstance(p, _SersicRadial) else 2
+
+
+def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[Stamp]:
+    """The corrections (see the module) to add to the lattice convolution of ``obj``'s stamp, one
+    per sharp component, in frame pixels (not clipped to the frame).
+
+    ``stamp`` is the object's pixel-integrated stamp drawn within ``bounds``; for a star or an
+    elliptical it is also its one component's, a spiral's bulge and disc are drawn again alone.
+    """
+    parts = _components(obj)
+    out = []
+    for p in parts:
+        if not _is_sharp(p):
+            continue
+        own = stamp if len(parts) == 1 else _draw_radial(p, bounds)
+        window = core_window(own, bounds)
+        if window is None:
+            continue
+        s = supersampling(p)
+        fine = _draw_radial(_scaled(p, s), tuple(v * s for v in window))
+        out.append(core_correction(own, fine, window, psf, s))
+    return out
+
+
+def tapered_kernel(psf: PSF, s: int) -> np.ndarray:
+    """The PSF sampled every ``1/s`` px times the cosine taper of :data:`TAPER_FWHM`, normalised
+    by the PSF's sum over its ``(2 k s + 1)^2`` grid (``k`` its kernel radius); odd-sized,
+    centred, read-only."""
+    return _tapered_kernel(*_key(psf), int(s))
+
+
+def _key(psf: PSF) -> tuple[str, float, float, int]:
+    return psf.kind, float(psf.fwhm), float(psf.beta), psf.radius
+
+
+@functools.lru_cache(maxsize=128)
+def _tapered_kernel(kind: str, fwhm: float, beta: float, radius: int, s: int) -> np.ndarray:
+    n = radius * s
+    d = np.arange(-n, n + 1) / s
+    d2 = d[:, None] ** 2 + d[None, :] ** 2
+    if kind == "gaussian":
+        values = np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
+    else:
+        values = (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
+    r_in, r_out = TAPER_FWHM[0] * fwhm, TAPER_FWHM[1] * fwhm
+    m = min(n, math.ceil(r_out * s))
+    crop = slice(n - m, n + m + 1)
+    r = np.sqrt(d2[crop, crop])
+    ramp = np.clip((r_out - r) / (r_out - r_in), 0.0, 1.0)
+    kernel = values[crop, crop] * (0.5 - 0.5 * np.cos(np.pi * ramp))
+    # The tapered PSF's share of the light, as the unit lattice sees it: the same for every s,
+    # so that the correction moves light without adding any.
+    kernel *= _tapered_share(kind, fwhm, beta, radius) / kernel.sum()
+    kernel.setflags(write=False)
+    return kernel
+
+
+@functools.lru_cache(maxsize=128)
+def _tapered_share(kind: str, fwhm: float, beta: float, radius: int) -> float:
+    """Sum of the s = 1 tapered kernel normalised by the PSF kernel's sum (its 99.9 % grid)."""
+    d = np.arange(-radius, radius + 1, dtype=np.float64)
+    d2 = d[:, None] ** 2 + d[None, :] ** 2
+    if kind == "gaussian":
+        values = np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
+    else:
+        values = (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
+    r_in, r_out = TAPER_FWHM[0] * fwhm, TAPER_FWHM[1] * fwhm
+    ramp = np.clip((r_out - np.sqrt(d2)) / (r_out - r_in), 0.0, 1.0)
+    return float((values * (0.5 - 0.5 * np.cos(np.pi * ramp))).sum() / values.sum())
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_spectrum(
+    key: tuple[str, float, float, int], s: int, shape: tuple[int, int]
+) -> np.ndarray:
+    spectrum = sp_fft.rfft2(_tapered_kernel(*key, s), shape)
+    spectrum.setflags(write=False)
+    return spectrum
+
+
+def _fft_length(n: int) -> int:
+    """A fast transform length >= n, rounded up to a multiple of 8 first so that windows of
+    similar sizes share their kernel's cached spectrum."""
+    return sp_fft.next_fast_len(-(-n // 8) * 8, True)
+
+
+def _convolve_full(image: np.ndarray, psf: PSF, s: int) -> np.ndarray:
+    """Full linear convolution of ``image`` with :func:`tapered_kernel` ``(psf, s)``."""
+    size = tapered_kernel(psf, s).shape[0]
+    h, w = image.shape[0] + size - 1, image.shape[1] + size - 1
+    shape = (_fft_length(h), _fft_length(w))
+    spectrum = sp_fft.rfft2(image, shape)
+    spectrum *= _kernel_spectrum(_key(psf), int(s), shape)
+    return sp_fft.irfft2(spectrum, shape)[:h, :w]
+
+
+def _cut(stamp: Stamp, box: Bounds, scale: int = 1) -> np.ndarray:
+    """``stamp``'s data on the pixels of ``box`` scaled by ``scale`` (zero where it has none)."""
+    r0, r1, c0, c1 = (v * scale for v in box)
+    out = np.zeros((r1 - r0, c1 - c0))
+    if stamp.empty:
+        return out
+    h, w = stamp.data.shape
+    a0, a1 = max(r0, stamp.row0), min(r1, stamp.row0 + h)
+    b0, b1 = max(c0, stamp.col0), min(c1, stamp.col0 + w)
+    if a0 < a1 and b0 < b1:
+        out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = stamp.data[
+            a0 - stamp.row0 : a1 - stamp.row0, b0 - stamp.col0 : b1 - stamp.col0
+        ]
+    return out
+
+
+def core_correction(stamp: Stamp, fine: Stamp, window: Bounds, psf: PSF, s: int) -> Stamp:
+    r"""The correction :math:`\mathrm{bin}_s(P_T \circledast F) - P_T \circledast B_W` (see the
+    module), in frame pixels around ``window``.
+
+    ``stamp`` is the object's pixel-integrated stamp :math:`B`, ``fine`` the object drawn on
+    cells of ``1/s`` px (the pixel grid scaled by ``s``: cell ``(i, j)`` lies in pixel
+    ``(i // s, j // s)``) over at least ``window`` scaled by ``s``.
+    """
+    coarse_kernel = tapered_kernel(psf, 1)
+    fine_kernel = tapered_kernel(psf, s)
+    mc = coarse_kernel.shape[0] // 2
+    mf = fine_kernel.shape[0] // 2
+    pad = max(mc, math.ceil(mf / s))  # pixels around the window reached by the correction
+    r0, r1, c0, c1 = window
+    h, w = r1 - r0 + 2 * pad, c1 - c0 + 2 * pad
+
+    spread = _convolve_full(_cut(fine, window, s), psf, s)
+    cells = np.zeros((h * s, w * s))
+    o = pad * s - mf
+    cells[o : o + spread.shape[0], o : o + spread.shape[1]] = spread
+    out = cells.reshape(h, s, w, s).sum(axis=(1, 3))
+
+    lattice = _convolve_full(_cut(stamp, window), psf, 1)
+    o = pad - mc
+    out[o : o + lattice.shape[0], o : o + lattice.shape[1]] -= lattice
+    return Stamp(out, r0 - pad, c0 - pad)
