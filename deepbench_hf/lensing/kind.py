@@ -36,8 +36,10 @@ Pipeline per example:
    reference of the ``magnification``; lens light and stars (pixel-integrated,
    :func:`~deepbench_hf.sky.stamps.draw_elliptical` / ``draw_star``) are added; their sum is
    convolved with the PSF and cropped to the frame (and, for ``lensed_source``, the lensed
-   source alone, in the same batched transform); the point-source images are added as
-   pixel-integrated PSFs; all in float64;
+   source alone); around each core sharper than a pixel (the source's images, the lens light,
+   a star) the supersampled correction of :mod:`deepbench_hf.lensing.sharp` is added (to
+   ``lensed_source`` too for the source's) and the result clipped at 0; the point-source
+   images are added as pixel-integrated PSFs; all in float64;
 3. **noise** (noise stream, seeded by the stored ``noise_seed``): none, Gaussian or CCD
    (:mod:`deepbench_hf.sky.noise`; the CCD image is sky-subtracted).
 
@@ -75,14 +77,17 @@ from ..sky.imaging import (
     psf_from_params,
     psf_schema,
 )
+from ..sky.integrate import _SersicRadial
 from ..sky.kind import STAR_FWHM
 from ..sky.profiles import FWHM_TO_SIGMA, sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
-from ..sky.stamps import draw_elliptical, draw_star, frame_bounds
+from ..sky.render import Elliptical, Star, clip_stamp, draw_object
+from ..sky.stamps import Stamp, draw_star, frame_bounds
 from .adaptive import integrate_pixels, near
 from .mass import phi_q2_ellipticity, ray_shoot, shear_polar2cartesian
 from .point_source import solve_lens_equation
 from .raytrace import arc_mask
+from .sharp import light_corrections, source_correction
 
 __all__ = [
     "CLASS_NAMES",
@@ -537,6 +542,27 @@ def _add_point(canvas: np.ndarray, psf: PSF | None, x: float, y: float, flux: fl
         ]
 
 
+def _add_clipped(canvas: np.ndarray, stamp: Stamp) -> None:
+    """Add the part of ``stamp`` (frame pixels) inside the frame ``canvas``."""
+    clipped = clip_stamp(stamp, canvas.shape)
+    if not clipped.empty:
+        h, w = clipped.data.shape
+        canvas[clipped.row0 : clipped.row0 + h, clipped.col0 : clipped.col0 + w] += clipped.data
+
+
+def _source_profile(scene: LensScene) -> _SersicRadial:
+    """The source's Sérsic profile (its sharpness is that of its lensed images)."""
+    return _SersicRadial(
+        scene.source_flux,
+        scene.source_x,
+        scene.source_y,
+        scene.source_r_eff,
+        float(scene.source_n),
+        scene.source_q,
+        scene.source_angle,
+    )
+
+
 def render_components(
     scene: LensScene,
     *,
@@ -565,12 +591,17 @@ def render_components(
         q=scene.source_q,
         angle=scene.source_angle,
     )
+    image_surface = source
     if scene.is_lens:
         kw = scene.lens_kwargs()
         kw["x0"] += pad
         kw["y0"] += pad
+
+        def image_surface(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return source(*ray_shoot(x, y, **kw))
+
         lensed, _ = integrate_pixels(
-            lambda x, y: source(*ray_shoot(x, y, **kw)),
+            image_surface,
             shape=grid,
             oversample=oversample,
             refine=near(grid, kw["x0"], kw["y0"], _REFINE_RADIUS),
@@ -592,31 +623,47 @@ def render_components(
 
     other = np.zeros(grid, dtype=np.float64)
     bounds = frame_bounds(shape, pad)
+    light = None
     if scene.lens_light is not None:
         flux, r_eff, n, q, angle = scene.lens_light
-        stamp = draw_elliptical(
-            flux=flux,
-            x0=scene.lens_x,
-            y0=scene.lens_y,
-            r_eff=r_eff,
-            n=n,
-            q=q,
-            angle=angle,
-            bounds=bounds,
+        record = Elliptical(
+            x=scene.lens_x, y=scene.lens_y, flux=flux, r_eff=r_eff, n=n, q=q, angle=angle
         )
-        _add_stamp(other, stamp, pad)
+        light = (record, draw_object(record, bounds=bounds))
+        _add_stamp(other, light[1], pad)
+    stars = []
     for x, y, flux, fwhm, beta in scene.stars:
-        _add_stamp(
-            other, draw_star(flux=flux, x0=x, y0=y, fwhm=fwhm, beta=beta, bounds=bounds), pad
-        )
+        record = Star(x=x, y=y, flux=flux, fwhm=fwhm, beta=beta)
+        stars.append((record, draw_object(record, bounds=bounds)))
+        _add_stamp(other, stars[-1][1], pad)
 
     # The image is the convolution of the sum, made by the same single-plane call in both modes
     # (a batched transform could round differently from the plane alone)
+    pixels = Stamp(lensed, -pad, -pad)
     other += lensed
     if psf is not None:
         window = (pad, pad + h, pad, pad + w)
         image = convolve(other, psf, mode="same", window=window)
         lensed = convolve(lensed, psf, mode="same", window=window) if truth else None
+        centre = (scene.lens_x, scene.lens_y) if scene.is_lens else (scene.source_x, scene.source_y)
+        fix = source_correction(
+            _source_profile(scene),
+            lambda x, y: image_surface(np.add(x, pad), np.add(y, pad)),
+            pixels,
+            centre,
+            psf=psf,
+            bounds=bounds,
+            oversample=oversample,
+            refine_radius=_REFINE_RADIUS,
+        )
+        if fix is not None:
+            _add_clipped(image, fix)
+            if lensed is not None:
+                _add_clipped(lensed, fix)
+                np.maximum(lensed, 0.0, out=lensed)
+        for c in light_corrections(light, stars, psf, bounds):
+            _add_clipped(image, c)
+        np.maximum(image, 0.0, out=image)
     else:
         image = other
     if point_images is None:
