@@ -10,7 +10,8 @@ core:
 
 * the lens light and each field star, exactly as for sky objects
   (:func:`~deepbench_hf.sky.sharp.sharp_corrections` of an ``Elliptical`` / ``Star`` record);
-* the extended source, if its Sérsic profile is sharp: its core window is that of its
+* the extended source, if its Sérsic profile is sharp or the PSF narrower than
+  :data:`~deepbench_hf.sky.sharp.NARROW_PSF_FWHM`: its core window is that of its
   pixel-integrated (lensed, or unlensed for a non-lens) image, and its fine cells are integrated
   by the same adaptive ray-shooting (:func:`~deepbench_hf.lensing.adaptive.integrate_pixels`)
   on the grid ``s = 4`` times finer, ``max(4, oversample // 4)`` sub-cells a side where refined,
@@ -79,7 +80,7 @@ def source_correction(
     lattice convolution saw it; ``centre`` ``(x, y)`` (frame px) is refined within
     ``refine_radius`` px, as in the pixel integration.
     """
-    if not _is_sharp(profile):
+    if not _is_sharp(profile, psf):
         return None
     window = core_window(pixels, bounds)
     if window is None:

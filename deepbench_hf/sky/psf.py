@@ -12,10 +12,10 @@ The kernel is the PSF **sampled at integer pixel offsets** (not pixel-integrated
 enclosing 99.9 % of the PSF's light, and normalised to sum to 1 (so convolution conserves flux).
 Sampling (not integrating) is right because it is applied to images that are already
 pixel-integrated: ``pixel(I * PSF) = (pixel(I)) * PSF`` sampled at the pixel centres, a lattice sum
-that is accurate for ``fwhm >= ~1.5`` px **when the light is smooth on the pixel scale**. Light
-sharper than a pixel (a narrow star, a Sérsic cusp or cone) aliases under it, by up to ~7 % of the
-peak pixel; sky objects and lens light add the supersampled correction of
-:mod:`deepbench_hf.sky.sharp` around such cores.
+that is accurate only when the light or the PSF is smooth on the pixel scale. Light sharper
+than a pixel (a narrow star, a Sérsic cusp or cone) aliases under it, by up to ~7 % of the peak
+pixel, and so does any light under a PSF narrower than ~2.5 px (~1 %); sky and lensing images
+add the supersampled correction of :mod:`deepbench_hf.sky.sharp` around such light.
 
 :func:`convolve` uses two 1-D convolutions for a Gaussian (separable), each one matrix product with
 a cached banded (Toeplitz) matrix (``rows @ image @ cols.T``, float64; far cheaper than

@@ -1,11 +1,13 @@
 r"""PSF convolution of sub-pixel structure: a supersampled correction around sharp cores.
 
 :func:`deepbench_hf.sky.psf.convolve` convolves an object's pixel-integrated stamp :math:`B` with
-the PSF sampled at pixel centres, a lattice sum. That is accurate for light that is smooth on the
-pixel scale, but light sharper than a pixel aliases: the pixel sums cannot say where inside a
-pixel the light sits. For an intrinsic star of FWHM ~1 px, or a compact Sérsic cusp, under a
-1.5-3.5 px PSF, the peak pixel came out up to 7 % of its value off the exact result (GalSim's
-convolution in Fourier space, ``tests/test_sky_galsim.py``).
+the PSF sampled at pixel centres, a lattice sum. That is exact only if the light or the PSF is
+band-limited at the pixel scale: light sharper than a pixel aliases (the pixel sums cannot say
+where inside a pixel the light sits), and so does any light under a PSF narrower than ~2.5 px
+(its samples miss its own sub-pixel shape). For an intrinsic star of FWHM ~1 px or a compact
+Sérsic cusp under a 1.5-3.5 px PSF, the peak pixel came out up to 7-8 % of its value off the
+exact result (GalSim's convolution in Fourier space, ``tests/test_sky_galsim.py``); a smooth
+star of FWHM 3 px under a 1.5 px Moffat PSF, 1 %.
 
 Around each such core this module adds the difference between a supersampled and the lattice
 convolution of that component's light:
@@ -15,8 +17,8 @@ convolution of that component's light:
         + \sum_c \left[\mathrm{bin}_s\!\left(P_T \circledast_{1/s} F_c\right)
         - P_T \circledast_1 B_{c,W}\right],
 
-where, for each sharp component :math:`c` (a star; an elliptical galaxy; a spiral's bulge, and
-its disc if that is sharp -- spiral arms are smooth on the pixel scale), :math:`F_c` is its
+where, for each sharp component :math:`c` (a star; an elliptical galaxy; a spiral's bulge, its
+disc, and under a narrow PSF its arm term, corrected on the disc's window), :math:`F_c` is its
 light integrated over cells of :math:`1/s` px inside its core window :math:`W` (the component
 drawn :math:`s` times larger by the same integrator), bin\ :sub:`s` sums the :math:`s \times s`
 cells of each pixel, :math:`B_{c,W}` is its pixel-integrated stamp inside :math:`W`, and
@@ -26,19 +28,23 @@ lattices agree on the smooth wings. Both :math:`P_T` are normalised like the PSF
 PSF's sum over its 99.9 % grid at their sampling), so a correction carries no net flux beyond
 the ~1e-4 integration difference of :math:`F_c` and :math:`B_{c,W}`. The sum is clipped at 0.
 
-A component is sharp if it is steeper than :data:`~deepbench_hf.sky.integrate.MAX_LOG_SLOPE`
-per pixel where it holds at least ``CORE_MIN_FLUX`` of its light (a cusp, a narrow star or
-Gaussian), or if it is a Sérsic profile with ``n > 0.5`` (a cone or a cusp at its centre) whose
-log-slope at ``r_eff`` along the minor axis exceeds ``KINK_SLOPE`` per pixel. Its window
-:math:`W` is the bounding box of its stamp's pixels at or above ``CORE_LEVEL`` of its peak
-pixel, grown by 1 px. The supersampling is ``s = 4`` for a Sérsic component and ``s = 2`` for a
-star (smooth at its centre).
+A component is corrected if the PSF is narrower than ``NARROW_PSF_FWHM``, or if it is sharp:
+steeper than :data:`~deepbench_hf.sky.integrate.MAX_LOG_SLOPE` per pixel where it holds at least
+``CORE_MIN_FLUX`` of its light (a cusp, a narrow star or Gaussian), or a Sérsic profile with
+``n > 0.5`` (a cone or a cusp at its centre) whose log-slope at ``r_eff`` along the minor axis
+exceeds ``KINK_SLOPE`` per pixel. Its window :math:`W` is the bounding box of its stamp's pixels
+at or above ``CORE_LEVEL`` of its peak pixel, grown by 1 px. The supersampling is ``s = 8``
+for a Sérsic component with ``n > 2`` (a steep cusp), 4 for other Sérsic components and 2 for a
+star (smooth at its centre) and for spiral arms (at least 1.5 px wide).
 
-Accuracy (against GalSim; ``tests/test_sky_galsim.py`` holds fixed cases): over random
-stars, ellipticals and bulge + disc spirals in the sky-medium/sky-hard ranges under Gaussian and
-Moffat PSFs of 1.5-3.5 px, the largest pixel error is 3.4e-3 of the peak pixel (the lattice
-alone: 7e-2), at the floor of the pixel integration itself for compact n > 3 profiles. It costs
-sky-hard rows ~1.8x the time of the lattice alone.
+Accuracy (against GalSim; ``tests/test_sky_galsim.py`` holds fixed cases): over stars of FWHM
+0.8-4 px and Sérsic profiles of n = 0.6-6, r_eff = 1-8 px, q = 0.5-1 under Gaussian and Moffat
+PSFs of 1.5-3.5 px, and random stars, ellipticals and bulge + disc spirals in the
+sky-medium/sky-hard ranges, the largest pixel error is ~2.5e-3 of the peak pixel (the lattice
+alone: 8e-2), at the floor of the pixel integration itself for compact n > 3 profiles. Spirals
+with arms 1.5-3 px wide agree with brute-force 4x4 sub-pixel convolution of the same renderer to
+~3e-3 (``tests/test_sky_sharp.py``; the lattice alone: 8e-3 under a 1.5 px PSF). It costs
+sky-hard rows ~2.2x the time of the lattice alone (sky-medium ~1.5x).
 """
 
 from __future__ import annotations
@@ -53,18 +59,21 @@ from scipy import fft as sp_fft
 from deepbench_hf.sky.integrate import (
     MAX_LOG_SLOPE,
     Bounds,
+    _cell_average,
     _MoffatRadial,
     _Radial,
     _SersicRadial,
 )
 from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, STAMP_FRACTION, _bn_scalar, moffat_gamma
 from deepbench_hf.sky.psf import PSF
-from deepbench_hf.sky.stamps import Stamp, _draw_radial
+from deepbench_hf.sky.stamps import Stamp, _draw_radial, arm_subcells, arm_term
 
 __all__ = [
+    "ARM_SUPERSAMPLING",
     "CORE_LEVEL",
     "CORE_MIN_FLUX",
     "KINK_SLOPE",
+    "NARROW_PSF_FWHM",
     "TAPER_FWHM",
     "core_correction",
     "core_window",
@@ -82,6 +91,13 @@ CORE_MIN_FLUX = 1e-3
 KINK_SLOPE = 0.5
 """A Sérsic peak (n > 0.5) is sharp if its log-slope per pixel at ``r_eff`` (minor axis)
 exceeds this."""
+
+ARM_SUPERSAMPLING = 2
+"""Cells per pixel side of a spiral's arm term in its correction (arms are >= 1.5 px wide)."""
+
+NARROW_PSF_FWHM = 2.5
+"""Under a PSF narrower than this (px), every component is corrected: the PSF sampled at pixel
+centres then aliases even light that is smooth on the pixel scale."""
 
 TAPER_FWHM = (1.0, 3.0)
 """Radii (in PSF FWHM) where the taper of the correction kernel starts and reaches 0."""
@@ -115,13 +131,15 @@ def _scaled(p: _Radial, s: int) -> _Radial:
     return _SersicRadial(p.flux, x0, y0, p.a * s, p.n, p.q, p.angle)
 
 
-def _is_sharp(p: _Radial) -> bool:
+def _is_sharp(p: _Radial, psf: PSF) -> bool:
     """Whether a component has structure finer than the pixel lattice resolves: steeper than
     MAX_LOG_SLOPE per pixel where it holds at least CORE_MIN_FLUX of its light (a cusp, a
     narrow profile), or a Sérsic peak (n > 0.5: a cone or a cusp) whose log-slope at ``r_eff``
     along the minor axis exceeds KINK_SLOPE per pixel."""
     if not p.flux > 0:
         return False
+    if psf.fwhm < NARROW_PSF_FWHM:
+        return True
     if isinstance(p, _SersicRadial):
         if p.n > 0.5 and p.slope(1.0) / (p.q * p.a) > KINK_SLOPE:
             return True
@@ -156,7 +174,9 @@ def core_window(stamp: Stamp, bounds: Bounds) -> Bounds | None:
 def supersampling(p: _Radial) -> int:
     """Cells per pixel side for a sharp component: 4 for a Sérsic profile (a cone or a cusp at
     its centre), 2 for a Moffat star (smooth at its centre)."""
-    return 4 if isinstance(p, _SersicRadial) else 2
+    if isinstance(p, _SersicRadial):
+        return 8 if p.n > 2.0 else 4
+    return 2
 
 
 def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[Stamp]:
@@ -168,8 +188,9 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
     """
     parts = _components(obj)
     out = []
+    window = None
     for p in parts:
-        if not _is_sharp(p):
+        if not _is_sharp(p, psf):
             continue
         own = stamp if len(parts) == 1 else _draw_radial(p, bounds)
         window = core_window(own, bounds)
@@ -178,7 +199,34 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
         s = supersampling(p)
         fine = _draw_radial(_scaled(p, s), tuple(v * s for v in window))
         out.append(core_correction(own, fine, window, psf, s))
+    if obj.kind == "spiral" and obj.arm_fraction > 0 and psf.fwhm < NARROW_PSF_FWHM:
+        if window is not None:  # the disc's, the last component
+            out.append(_arm_correction(obj, window, psf))
     return out
+
+
+def _arm_correction(obj: Any, window: Bounds, psf: PSF) -> Stamp:
+    """The correction for a spiral's arm term inside ``window`` (its disc's core window), on
+    cells of ``1 / ARM_SUPERSAMPLING`` px, each integrated by the cell-average rule as the
+    stamp's arm term is (:func:`~deepbench_hf.sky.stamps.draw_spiral`)."""
+    disc_flux = obj.flux * (1.0 - obj.bulge_fraction)
+    arms = arm_term(
+        x0=obj.x, y0=obj.y, disc_flux=disc_flux, disc_scale=obj.disc_scale, q=obj.q,
+        angle=obj.angle, arm_fraction=obj.arm_fraction, arm_count=int(obj.arm_count),
+        winding=obj.winding, pitch=obj.pitch, arm_scale=obj.arm_scale, arm_width=obj.arm_width,
+        arm_phase=obj.arm_phase, chirality=obj.chirality,
+    )  # fmt: skip
+    m = arm_subcells(obj.arm_width)
+    coarse = Stamp(_cell_average(arms, window, m), window[0], window[2])
+    s = ARM_SUPERSAMPLING
+    area = 1.0 / (s * s)
+
+    def cells(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        return arms((xs + 0.5) / s - 0.5, (ys + 0.5) / s - 0.5) * area
+
+    box = tuple(v * s for v in window)
+    fine = Stamp(_cell_average(cells, box, max(1, -(-m // s))), box[0], box[2])
+    return core_correction(coarse, fine, window, psf, s)
 
 
 def tapered_kernel(psf: PSF, s: int) -> np.ndarray:

@@ -10,7 +10,9 @@ integration and its accuracy are described in :mod:`deepbench_hf.sky.integrate`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,8 @@ from deepbench_hf.sky.profiles import STAMP_FRACTION, _arm_modulation, _bn_scala
 
 __all__ = [
     "Stamp",
+    "arm_subcells",
+    "arm_term",
     "draw_elliptical",
     "draw_spiral",
     "draw_star",
@@ -213,6 +217,29 @@ def draw_elliptical(
     return _draw_radial(_SersicRadial(flux, x0, y0, r_eff, float(n), q, angle), bounds)
 
 
+def arm_term(
+    *, x0: float, y0: float, **params: Any
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The zero-flux arm term of a spiral centred at ``(x0, y0)`` as a grid function
+    ``f(xs, ys)`` (1-D columns and rows, px) -> counts/px² of shape ``(len(ys), len(xs))``;
+    ``params`` are the keyword arguments of :func:`~deepbench_hf.sky.profiles._arm_modulation`."""
+
+    def arms(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        # float32 offsets: the whole arm term then runs in float32 (float64 cos and arctan2
+        # cost ~5x more); its phase error stays < 1e-5 rad.
+        dx = (xs - x0).astype(np.float32)
+        dy = (ys - y0).astype(np.float32)[:, None]
+        return _arm_modulation(dx, dy, **params)
+
+    return arms
+
+
+def arm_subcells(arm_width: float) -> int:
+    """Sub-cells per pixel side of the arm term's cell-average rule: 1 for arms at least 3 px
+    wide, 2 for at least 1.5 px, else 3."""
+    return 1 if arm_width >= 3.0 else 2 if arm_width >= 1.5 else 3
+
+
 def draw_spiral(
     *,
     flux: float,
@@ -264,7 +291,9 @@ def draw_spiral(
         if arm_fraction > 0 and not disc_stamp.empty:
             h, w = disc_stamp.data.shape
             box = (disc_stamp.row0, disc_stamp.row0 + h, disc_stamp.col0, disc_stamp.col0 + w)
-            params = dict(
+            arms = arm_term(
+                x0=x0,
+                y0=y0,
                 disc_flux=disc_flux,
                 disc_scale=disc_scale,
                 q=q,
@@ -278,15 +307,7 @@ def draw_spiral(
                 arm_phase=arm_phase,
                 chirality=chirality,
             )
-
-            def arms(xs, ys):
-                # float32 offsets: the whole arm term then runs in float32 (float64 cos and
-                # arctan2 cost ~5x more); its phase error stays < 1e-5 rad.
-                dx = (xs - x0).astype(np.float32)
-                dy = (ys - y0).astype(np.float32)[:, None]
-                return _arm_modulation(dx, dy, **params)
-
-            m = 1 if arm_width >= 3.0 else 2 if arm_width >= 1.5 else 3
+            m = arm_subcells(arm_width)
             parts.append(Stamp(_cell_average(arms, box, m), box[0], box[2]))
     if not parts:
         return _empty_stamp(x0, y0, bounds)
