@@ -32,7 +32,7 @@ import numpy as np
 from deepbench_hf.sky.integrate import Bounds, _SersicRadial
 from deepbench_hf.sky.psf import PSF
 from deepbench_hf.sky.render import Elliptical, Star
-from deepbench_hf.sky.sharp import _is_sharp, core_correction, core_window, sharp_corrections
+from deepbench_hf.sky.sharp import core_correction, core_window, sharp_corrections, supersampling
 from deepbench_hf.sky.stamps import Stamp
 
 from .adaptive import integrate_pixels, near
@@ -80,7 +80,7 @@ def source_correction(
     lattice convolution saw it; ``centre`` ``(x, y)`` (frame px) is refined within
     ``refine_radius`` px, as in the pixel integration.
     """
-    if not _is_sharp(profile, psf):
+    if supersampling(profile, psf) is None:
         return None
     window = core_window(pixels, bounds)
     if window is None:

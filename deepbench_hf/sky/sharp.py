@@ -34,8 +34,9 @@ steeper than :data:`~deepbench_hf.sky.integrate.MAX_LOG_SLOPE` per pixel where i
 ``n > 0.5`` (a cone or a cusp at its centre) whose log-slope at ``r_eff`` along the minor axis
 exceeds ``KINK_SLOPE`` per pixel. Its window :math:`W` is the bounding box of its stamp's pixels
 at or above ``CORE_LEVEL`` of its peak pixel, grown by 1 px. The supersampling is ``s = 8``
-for a Sérsic component with ``n > 2`` (a steep cusp), 4 for other Sérsic components and 2 for a
-star (smooth at its centre) and for spiral arms (at least 1.5 px wide).
+for a sharp Sérsic component with ``n > 2`` (a steep cusp), 4 for other sharp Sérsic components,
+and 2 for a sharp star (smooth at its centre), for spiral arms (at least 1.5 px wide) and for
+components corrected only for the narrow PSF (cells of 1/2 px resolve the PSF).
 
 Accuracy (against GalSim; ``tests/test_sky_galsim.py`` holds fixed cases): over stars of FWHM
 0.8-4 px and Sérsic profiles of n = 0.6-6, r_eff = 1-8 px, q = 0.5-1 under Gaussian and Moffat
@@ -131,15 +132,11 @@ def _scaled(p: _Radial, s: int) -> _Radial:
     return _SersicRadial(p.flux, x0, y0, p.a * s, p.n, p.q, p.angle)
 
 
-def _is_sharp(p: _Radial, psf: PSF) -> bool:
+def _is_sharp(p: _Radial) -> bool:
     """Whether a component has structure finer than the pixel lattice resolves: steeper than
     MAX_LOG_SLOPE per pixel where it holds at least CORE_MIN_FLUX of its light (a cusp, a
     narrow profile), or a Sérsic peak (n > 0.5: a cone or a cusp) whose log-slope at ``r_eff``
     along the minor axis exceeds KINK_SLOPE per pixel."""
-    if not p.flux > 0:
-        return False
-    if psf.fwhm < NARROW_PSF_FWHM:
-        return True
     if isinstance(p, _SersicRadial):
         if p.n > 0.5 and p.slope(1.0) / (p.q * p.a) > KINK_SLOPE:
             return True
@@ -171,12 +168,18 @@ def core_window(stamp: Stamp, bounds: Bounds) -> Bounds | None:
     )
 
 
-def supersampling(p: _Radial) -> int:
-    """Cells per pixel side for a sharp component: 4 for a Sérsic profile (a cone or a cusp at
-    its centre), 2 for a Moffat star (smooth at its centre)."""
-    if isinstance(p, _SersicRadial):
-        return 8 if p.n > 2.0 else 4
-    return 2
+def supersampling(p: _Radial, psf: PSF) -> int | None:
+    """Cells per pixel side of a component's correction, ``None`` if it needs none: for a sharp
+    component 8 (a Sérsic cusp, n > 2), 4 (another Sérsic profile: a cone or a gentler cusp at
+    its centre) or 2 (a Moffat star, smooth at its centre); for any other component under a PSF
+    narrower than NARROW_PSF_FWHM, 2 (which resolves the PSF; the light is smooth)."""
+    if not p.flux > 0:
+        return None
+    if _is_sharp(p):
+        if isinstance(p, _SersicRadial):
+            return 8 if p.n > 2.0 else 4
+        return 2
+    return 2 if psf.fwhm < NARROW_PSF_FWHM else None
 
 
 def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[Stamp]:
@@ -190,13 +193,13 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
     out = []
     window = None
     for p in parts:
-        if not _is_sharp(p, psf):
+        s = supersampling(p, psf)
+        if s is None:
             continue
         own = stamp if len(parts) == 1 else _draw_radial(p, bounds)
         window = core_window(own, bounds)
         if window is None:
             continue
-        s = supersampling(p)
         fine = _draw_radial(_scaled(p, s), tuple(v * s for v in window))
         out.append(core_correction(own, fine, window, psf, s))
     if obj.kind == "spiral" and obj.arm_fraction > 0 and psf.fwhm < NARROW_PSF_FWHM:
