@@ -14,7 +14,8 @@ core:
   :data:`~deepbench_hf.sky.sharp.NARROW_PSF_FWHM`: its core window is that of its
   pixel-integrated (lensed, or unlensed for a non-lens) image, and its fine cells are integrated
   by the same adaptive ray-shooting (:func:`~deepbench_hf.lensing.adaptive.integrate_pixels`)
-  on the grid ``s = 4`` times finer, ``max(4, oversample // 4)`` sub-cells a side where refined,
+  on the grid ``s`` times finer (``s = 4`` for a sharp source, 2 for a smooth one under a
+  narrow PSF), ``max(4, ceil(oversample / s))`` sub-cells a side where refined,
   the lens centre (or the source centre) always refined.
 
 Corrections are :class:`~deepbench_hf.sky.stamps.Stamp` s in frame pixels (not clipped to the
@@ -40,7 +41,7 @@ from .adaptive import integrate_pixels, near
 __all__ = ["SUPERSAMPLING", "light_corrections", "source_correction"]
 
 SUPERSAMPLING = 4
-"""Cells per pixel side of the source's fine integration."""
+"""Cells per pixel side of the source's fine integration (at most; see the module)."""
 
 Surface = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -80,12 +81,13 @@ def source_correction(
     lattice convolution saw it; ``centre`` ``(x, y)`` (frame px) is refined within
     ``refine_radius`` px, as in the pixel integration.
     """
-    if supersampling(profile, psf) is None:
+    cells = supersampling(profile, psf)
+    if cells is None:
         return None
     window = core_window(pixels, bounds)
     if window is None:
         return None
-    s = SUPERSAMPLING
+    s = min(cells, SUPERSAMPLING)
     r0, r1, c0, c1 = window
     area = 1.0 / (s * s)
 
