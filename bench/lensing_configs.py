@@ -37,7 +37,11 @@ the number of field stars change from scene to scene; only the PSF update is tim
 * quasar images: ``LENSED_POSITION`` at our solved positions, ``point_amp = flux |mu|``
   (lenstronomy is spared the lens-equation solve);
 * PSF: ``PIXEL`` with our kernel (``NONE`` without PSF), applied at the pixel scale
-  (``supersampling_convolution=False``), as ours.
+  (``supersampling_convolution=False``), as ours was before the lensing configs 3.0.0; ours now
+  adds the supersampled correction of sharp light (:mod:`deepbench_hf.lensing.sharp`), so
+  **lt-ss** times lenstronomy's own remedy too: ``supersampling_convolution=True`` with our PSF
+  sampled every ``1/k`` px (``point_source_supersampling_factor = k``) and
+  ``supersampling_kernel_size`` = 3 FWHM each side, the like-for-like comparison.
 
 Before timing, the noiseless images of both are compared over the interior (pixels at least a PSF
 radius + 2 from the edges, where lenstronomy, which renders no light from outside the frame,
@@ -87,6 +91,7 @@ from deepbench_hf.seeding import Example  # noqa: E402
 from deepbench_hf.sky import cusp as cusp_module  # noqa: E402
 from deepbench_hf.sky import profiles as profiles_module  # noqa: E402
 from deepbench_hf.sky import psf as psf_module  # noqa: E402
+from deepbench_hf.sky import sharp as sharp_module  # noqa: E402
 from deepbench_hf.sky.imaging import apply_noise  # noqa: E402
 from deepbench_hf.sky.profiles import sersic_amplitude, sersic_bn  # noqa: E402
 
@@ -229,10 +234,48 @@ class LenstronomyScene:
             point_source,
             kwargs_numerics={"supersampling_factor": k, "supersampling_convolution": False},
         )
+        # The same scene convolved on the k x k supersampled grid within 3 FWHM of each pixel
+        # (lenstronomy's supersampling_kernel_size; the rest at the pixel scale): its way to
+        # resolve what the pixel lattice aliases, as our sharp-light correction does.
+        self.model_ss = None
+        if scene.psf is not None:
+            fine = supersampled_kernel(scene.psf, k)
+            size = min(2 * math.ceil(3.0 * scene.psf.fwhm) + 1, self.kernel.shape[0])
+            fine_psf = PSF(
+                psf_type="PIXEL", kernel_point_source=fine, point_source_supersampling_factor=k
+            )
+            self.model_ss = ImageModel(
+                data,
+                fine_psf,
+                LensModel(lens_models),
+                LightModel(["SERSIC_ELLIPSE"]),
+                LightModel(light_models),
+                point_source,
+                kwargs_numerics={
+                    "supersampling_factor": k,
+                    "supersampling_convolution": True,
+                    "supersampling_kernel_size": size,
+                },
+            )
 
-    def image(self) -> np.ndarray:
-        """The noiseless image (counts per pixel)."""
-        return self.model.image(self.kw_lens, self.kw_source, self.kw_light, self.kw_ps or None)
+    def image(self, supersampled: bool = False) -> np.ndarray:
+        """The noiseless image (counts per pixel), convolved at the pixel scale or (if the
+        scene has a PSF) on the supersampled grid near each pixel."""
+        model = self.model_ss if supersampled and self.model_ss is not None else self.model
+        return model.image(self.kw_lens, self.kw_source, self.kw_light, self.kw_ps or None)
+
+
+def supersampled_kernel(psf: Any, k: int) -> np.ndarray:
+    """Our PSF sampled every ``1/k`` px over its kernel's extent, odd-sized, summing to 1."""
+    n = psf.radius * k
+    d = np.arange(-n, n + 1) / k
+    d2 = d[:, None] ** 2 + d[None, :] ** 2
+    if psf.kind == "gaussian":
+        values = np.exp(-0.5 * d2 / (psf.fwhm * profiles_module.FWHM_TO_SIGMA) ** 2)
+    else:
+        gamma = float(profiles_module.moffat_gamma(psf.fwhm, psf.beta))
+        values = (1.0 + d2 / gamma**2) ** (-psf.beta)
+    return values / values.sum()
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,6 +291,9 @@ _PER_IMAGE_CACHES = (
     profiles_module._bn_scalar,
     profiles_module._sersic_rho,
     cusp_module._shoot_pattern,
+    sharp_module._tapered_kernel,
+    sharp_module._tapered_share,
+    sharp_module._kernel_spectrum,
 )
 
 
@@ -297,6 +343,7 @@ def compare(
     scenes: list[LensScene],
     solved: list[PointImages],
     models: list[LenstronomyScene],
+    supersampled: bool = False,
 ) -> tuple[float, float]:
     """Worst max and median ``|ours - lenstronomy| / peak`` over the interior, noiseless."""
     p = config.params
@@ -307,7 +354,8 @@ def compare(
             scene, shape=shape, oversample=p["oversample"], point_images=images
         ).image_clean
         m = (scene.psf.radius if scene.psf is not None else 0) + 2
-        diff = np.abs(ours.astype(np.float64) - model.image())[m:-m, m:-m] / ours.max()
+        theirs = model.image(supersampled)
+        diff = np.abs(ours.astype(np.float64) - theirs)[m:-m, m:-m] / ours.max()
         worst_max = max(worst_max, float(diff.max()))
         worst_med = max(worst_med, float(np.median(diff)))
     return worst_max, worst_med
@@ -326,6 +374,7 @@ def run(name: str, count: int, rounds: int) -> str:
         for scene, images in zip(scenes, solved, strict=True)
     ]
     err_max, err_med = compare(config, scenes[:8], solved[:8], models[:8])
+    ss_max, ss_med = compare(config, scenes[:8], solved[:8], models[:8], supersampled=True)
 
     noise = p["noise"]
 
@@ -338,6 +387,11 @@ def run(name: str, count: int, rounds: int) -> str:
     def theirs(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
         example, model = item[0], item[3]
         return apply_noise(noise, model.image().astype(np.float32), example.noise_rng())
+
+    def theirs_ss(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
+        example, model = item[0], item[3]
+        image = model.image(supersampled=True).astype(np.float32)
+        return apply_noise(noise, image, example.noise_rng())
 
     def their_psf(item: tuple[Example, LensScene, PointImages, LenstronomyScene]) -> object:
         from lenstronomy.Data.psf import PSF
@@ -353,6 +407,7 @@ def run(name: str, count: int, rounds: int) -> str:
     with_psf = any(model.kernel is not None for model in models)
     if with_psf:
         fns["psf"] = their_psf
+        fns["lt_ss"] = theirs_ss
     rates = measure_paired(fns, items, rounds, cold=frozenset({"rows", "images"}))
     lt = rates["lenstronomy"]
     # images per second of image + PSF update: their times per image add
@@ -367,11 +422,18 @@ def run(name: str, count: int, rounds: int) -> str:
         return f"{statistics.median(r):>6.1f}x {min(r):>5.1f}-{max(r):<5.1f}"
 
     med = {name: statistics.median(values) for name, values in rates.items()}
+    if with_psf:
+        ss = (
+            f" {med['lt_ss']:>6.1f} | {ratios(rates['images'], rates['lt_ss'])} |"
+            f" {ss_max:>8.1e} {ss_med:>8.1e}"
+        )
+    else:
+        ss = f" {'-':>6} | {'(no PSF)':>19} | {'-':>8} {'-':>8}"
     return (
         f"{name:<13} {p['oversample']:>2} | {med['rows']:>6.0f} {med['images']:>6.0f}"
         f" {med['lenstronomy']:>6.1f} {statistics.median(lt_psf):>6.1f} |"
         f" {ratios(rates['rows'], lt)} | {ratios(rates['images'], lt)} |"
-        f" {ratios(rates['images'], lt_psf)} | {err_max:>8.1e} {err_med:>8.1e}"
+        f" {ratios(rates['images'], lt_psf)} | {err_max:>8.1e} {err_med:>8.1e} |{ss}"
     )
 
 
@@ -409,10 +471,16 @@ def main() -> None:
     print(
         "max / med diff: worst of 8 noiseless images, |ours - lenstronomy| / peak over the interior"
     )
+    print(
+        "lt-ss = lenstronomy with supersampling_convolution=True (the k x k grid convolved with "
+        "the PSF sampled every 1/k px within 3 FWHM, supersampling_kernel_size); img/lt-ss and "
+        "its diffs compare with it"
+    )
     header = (
         f"{'config':<13} {'k':>2} | {'rows':>6} {'images':>6} {'lenstr':>6} {'lt+psf':>6} |"
         f" {'rows/lt':>7} {'range':>11} | {'img/lt':>7} {'range':>11} |"
-        f" {'img/lt':>6}' {'range':>11} | {'max diff':>8} {'med diff':>8}"
+        f" {'img/lt':>6}' {'range':>11} | {'max diff':>8} {'med diff':>8} |"
+        f" {'lt-ss':>6} | {'img/lt-ss':>7} {'range':>11} | {'max diff':>8} {'med diff':>8}"
     )
     print(header)
     print("-" * len(header))

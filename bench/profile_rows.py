@@ -36,12 +36,14 @@ from deepbench_hf.generate import generate_rows  # noqa: E402
 
 DEFAULT_CONFIGS = ("sky-easy", "sky-medium", "sky-hard", "lensing-easy", "lensing", "lensing-hard")
 
-# stage -> functions (module path suffix, function name) whose cumulative times add up to it
-STAGES: dict[str, dict[str, list[tuple[str, str]]]] = {
+# stage -> functions (module path suffix, function name[, only the calls from this caller])
+# whose cumulative times add up to it
+STAGES: dict[str, dict[str, list[tuple[str, ...]]]] = {
     "sky": {
         "scene sampling": [("sky/kind.py", "sample_objects"), ("sky/imaging.py", "sample_psf")],
         "object stamps (profiles, pixel integration)": [("sky/render.py", "draw_object")],
         "PSF convolution": [("sky/psf.py", "convolve")],
+        "PSF correction of sharp light (supersampled)": [("sky/sharp.py", "sharp_corrections")],
         "noise": [("sky/imaging.py", "apply_noise")],
         "truth (segmentation, boxes, S/N)": [("sky/render.py", "truth_catalog")],
     },
@@ -49,13 +51,17 @@ STAGES: dict[str, dict[str, list[tuple[str, str]]]] = {
         "scene sampling": [("lensing/kind.py", "sample_scene")],
         "point-source images": [("lensing/kind.py", "solve_point_source")],
         "lensed + unlensed source (ray-tracing, adaptive integration)": [
-            ("lensing/adaptive.py", "integrate_pixels")
+            ("lensing/adaptive.py", "integrate_pixels", "render_components")
         ],
         "lens light + field stars": [
             ("sky/stamps.py", "draw_elliptical"),
             ("sky/stamps.py", "draw_star"),
         ],
         "PSF convolution": [("sky/psf.py", "convolve")],
+        "PSF correction of sharp light (supersampled)": [
+            ("lensing/sharp.py", "light_corrections"),
+            ("lensing/sharp.py", "source_correction"),
+        ],
         "noise": [("sky/imaging.py", "apply_noise")],
         "arc mask": [("lensing/raytrace.py", "arc_mask")],
     },
@@ -80,10 +86,13 @@ def stage_shares(config: BuildConfig, rows: int) -> tuple[float, dict[str, float
         pass
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    cumulative: dict[tuple[str, str], float] = {}
-    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.items():
+    cumulative: dict[tuple[str, ...], float] = {}
+    for (filename, _line, name), (_cc, _nc, _tt, ct, callers) in stats.items():
         key = (Path(filename).parent.name + "/" + Path(filename).name, name)
         cumulative[key] = cumulative.get(key, 0.0) + ct
+        for (_file, _l, caller), (*_, caller_ct) in callers.items():
+            by_caller = (*key, caller)
+            cumulative[by_caller] = cumulative.get(by_caller, 0.0) + caller_ct
     total = cumulative.get(("deepbench_hf/generate.py", "generate_rows"), 0.0)
     shares = {}
     for stage, functions in STAGES[config.kind].items():
