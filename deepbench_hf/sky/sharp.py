@@ -33,10 +33,14 @@ steeper than :data:`~deepbench_hf.sky.integrate.MAX_LOG_SLOPE` per pixel where i
 ``CORE_MIN_FLUX`` of its light (a cusp, a narrow star or Gaussian), or a Sérsic profile with
 ``n > 0.5`` (a cone or a cusp at its centre) whose log-slope at ``r_eff`` along the minor axis
 exceeds ``KINK_SLOPE`` per pixel. Its window :math:`W` is the bounding box of its stamp's pixels
-at or above ``CORE_LEVEL`` of its peak pixel, grown by 1 px. The supersampling is ``s = 8``
-for a sharp Sérsic component with ``n > 2`` (a steep cusp), 4 for other sharp Sérsic components,
-and 2 for a sharp star (smooth at its centre), for spiral arms (at least 1.5 px wide) and for
-components corrected only for the narrow PSF (cells of 1/2 px resolve the PSF).
+at or above ``CORE_LEVEL`` of its peak pixel, grown by 1 px. The supersampling is ``s = 4``
+for a sharp Sérsic component, and 2 for a sharp star (smooth at its centre), for spiral arms
+(at least 1.5 px wide) and for components corrected only for the narrow PSF (cells of 1/2 px
+resolve the PSF). A steep cusp (Sérsic ``n > 2``) gets a second correction of the same form
+between cells of 1/8 and 1/4 px, :math:`\mathrm{bin}_8(P_{T'} \circledast_{1/8} F_c) -
+\mathrm{bin}_4(P_{T'} \circledast_{1/4} F_c)`, over its pixels at or above ``CUSP_LEVEL`` of the
+peak and with the narrower taper ``CUSP_TAPER_FWHM`` (two sub-pixel lattices differ only near
+the light), which costs a fraction of one 8x8 correction over the whole window.
 
 Accuracy (against GalSim; ``tests/test_sky_galsim.py`` holds fixed cases): over stars of FWHM
 0.8-4 px and Sérsic profiles of n = 0.6-6, r_eff = 1-8 px, q = 0.5-1 under Gaussian and Moffat
@@ -74,6 +78,8 @@ __all__ = [
     "ARM_SUPERSAMPLING",
     "CORE_LEVEL",
     "CORE_MIN_FLUX",
+    "CUSP_LEVEL",
+    "CUSP_TAPER_FWHM",
     "KINK_SLOPE",
     "NARROW_PSF_FWHM",
     "TAPER_FWHM",
@@ -100,6 +106,14 @@ ARM_SUPERSAMPLING = 2
 NARROW_PSF_FWHM = 2.5
 """Under a PSF narrower than this (px), every component is corrected: the PSF sampled at pixel
 centres then aliases even light that is smooth on the pixel scale."""
+
+CUSP_LEVEL = 0.3
+"""The window of a cusp's second, finer correction: pixels at or above this fraction of the
+peak."""
+
+CUSP_TAPER_FWHM = (0.75, 1.5)
+"""Taper radii (PSF FWHM) of the cusp's second correction: two sub-pixel lattices differ only
+close to the light."""
 
 TAPER_FWHM = (1.0, 3.0)
 """Radii (in PSF FWHM) where the taper of the correction kernel starts and reaches 0."""
@@ -147,9 +161,9 @@ def _is_sharp(p: _Radial) -> bool:
     return rho > 0 and p.cdf(rho) >= CORE_MIN_FLUX
 
 
-def core_window(stamp: Stamp, bounds: Bounds) -> Bounds | None:
+def core_window(stamp: Stamp, bounds: Bounds, level: float = CORE_LEVEL) -> Bounds | None:
     """The core window ``(row_lo, row_hi, col_lo, col_hi)`` of a component drawn as ``stamp``:
-    the bounding box of its pixels at or above CORE_LEVEL of its peak, grown by 1 px and clipped
+    the bounding box of its pixels at or above ``level`` of its peak, grown by 1 px and clipped
     to ``bounds`` (``None`` for an empty or dark stamp)."""
     if stamp.empty:
         return None
@@ -157,7 +171,7 @@ def core_window(stamp: Stamp, bounds: Bounds) -> Bounds | None:
     peak = float(data.max())
     if not peak > 0:
         return None
-    bright = data >= CORE_LEVEL * peak
+    bright = data >= level * peak
     rows = np.flatnonzero(bright.any(axis=1))
     cols = np.flatnonzero(bright.any(axis=0))
     top, left = stamp.row0, stamp.col0
@@ -201,8 +215,15 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
         window = core_window(own, bounds)
         if window is None:
             continue
-        fine = _draw_radial(_scaled(p, s), tuple(v * s for v in window))
-        out.append(core_correction(own, fine, window, psf, s))
+        base = min(s, 4)
+        fine = _draw_radial(_scaled(p, base), tuple(v * base for v in window))
+        out.append(core_correction(own, fine, window, psf, base))
+        if s > base:  # the cusp again, on cells of 1/s px, against those of 1/base px
+            cusp = core_window(own, bounds, CUSP_LEVEL)
+            finer = _draw_radial(_scaled(p, s), tuple(v * s for v in cusp))
+            out.append(
+                core_correction(fine, finer, cusp, psf, s, coarse_scale=base, taper=CUSP_TAPER_FWHM)
+            )
     if obj.kind == "spiral" and obj.arm_fraction > 0 and psf.fwhm < NARROW_PSF_FWHM:
         if window is not None:  # the disc's, the last component
             out.append(_arm_correction(obj, window, psf))
@@ -233,58 +254,64 @@ def _arm_correction(obj: Any, window: Bounds, psf: PSF) -> Stamp:
     return core_correction(coarse, fine, window, psf, s)
 
 
-def tapered_kernel(psf: PSF, s: int) -> np.ndarray:
-    """The PSF sampled every ``1/s`` px times the cosine taper of :data:`TAPER_FWHM`, normalised
-    by the PSF's sum over its ``(2 k s + 1)^2`` grid (``k`` its kernel radius); odd-sized,
-    centred, read-only."""
-    return _tapered_kernel(*_key(psf), int(s))
+def tapered_kernel(psf: PSF, s: int, taper: tuple[float, float] = TAPER_FWHM) -> np.ndarray:
+    """The PSF sampled every ``1/s`` px times a cosine taper from 1 at ``taper[0]`` to 0 at
+    ``taper[1]`` FWHM, normalised by the PSF's sum over its ``(2 k s + 1)^2`` grid (``k`` its
+    kernel radius) times the taper's share at ``s = 1``; odd-sized, centred, read-only."""
+    return _tapered_kernel(*_key(psf), int(s), taper)
 
 
 def _key(psf: PSF) -> tuple[str, float, float, int]:
     return psf.kind, float(psf.fwhm), float(psf.beta), psf.radius
 
 
-@functools.lru_cache(maxsize=128)
-def _tapered_kernel(kind: str, fwhm: float, beta: float, radius: int, s: int) -> np.ndarray:
-    n = radius * s
-    d = np.arange(-n, n + 1) / s
-    d2 = d[:, None] ** 2 + d[None, :] ** 2
+def _psf_values(kind: str, fwhm: float, beta: float, d2: np.ndarray) -> np.ndarray:
     if kind == "gaussian":
-        values = np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
-    else:
-        values = (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
-    r_in, r_out = TAPER_FWHM[0] * fwhm, TAPER_FWHM[1] * fwhm
-    m = min(n, math.ceil(r_out * s))
-    crop = slice(n - m, n + m + 1)
-    r = np.sqrt(d2[crop, crop])
+        return np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
+    return (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
+
+
+def _taper(r: np.ndarray, fwhm: float, taper: tuple[float, float]) -> np.ndarray:
+    r_in, r_out = taper[0] * fwhm, taper[1] * fwhm
     ramp = np.clip((r_out - r) / (r_out - r_in), 0.0, 1.0)
-    kernel = values[crop, crop] * (0.5 - 0.5 * np.cos(np.pi * ramp))
+    return 0.5 - 0.5 * np.cos(np.pi * ramp)
+
+
+@functools.lru_cache(maxsize=256)
+def _tapered_kernel(
+    kind: str, fwhm: float, beta: float, radius: int, s: int, taper: tuple[float, float]
+) -> np.ndarray:
+    n = radius * s
+    m = min(n, math.ceil(taper[1] * fwhm * s))
+    d = np.arange(-m, m + 1) / s
+    d2 = d[:, None] ** 2 + d[None, :] ** 2
+    kernel = _psf_values(kind, fwhm, beta, d2) * _taper(np.sqrt(d2), fwhm, taper)
     # The tapered PSF's share of the light, as the unit lattice sees it: the same for every s,
-    # so that the correction moves light without adding any.
-    kernel *= _tapered_share(kind, fwhm, beta, radius) / kernel.sum()
+    # so that a correction moves light without adding any.
+    kernel *= _tapered_share(kind, fwhm, beta, radius, taper) / kernel.sum()
     kernel.setflags(write=False)
     return kernel
 
 
-@functools.lru_cache(maxsize=128)
-def _tapered_share(kind: str, fwhm: float, beta: float, radius: int) -> float:
+@functools.lru_cache(maxsize=256)
+def _tapered_share(
+    kind: str, fwhm: float, beta: float, radius: int, taper: tuple[float, float]
+) -> float:
     """Sum of the s = 1 tapered kernel normalised by the PSF kernel's sum (its 99.9 % grid)."""
     d = np.arange(-radius, radius + 1, dtype=np.float64)
     d2 = d[:, None] ** 2 + d[None, :] ** 2
-    if kind == "gaussian":
-        values = np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
-    else:
-        values = (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
-    r_in, r_out = TAPER_FWHM[0] * fwhm, TAPER_FWHM[1] * fwhm
-    ramp = np.clip((r_out - np.sqrt(d2)) / (r_out - r_in), 0.0, 1.0)
-    return float((values * (0.5 - 0.5 * np.cos(np.pi * ramp))).sum() / values.sum())
+    values = _psf_values(kind, fwhm, beta, d2)
+    return float((values * _taper(np.sqrt(d2), fwhm, taper)).sum() / values.sum())
 
 
 @functools.lru_cache(maxsize=256)
 def _kernel_spectrum(
-    key: tuple[str, float, float, int], s: int, shape: tuple[int, int]
+    key: tuple[str, float, float, int],
+    s: int,
+    taper: tuple[float, float],
+    shape: tuple[int, int],
 ) -> np.ndarray:
-    spectrum = sp_fft.rfft2(_tapered_kernel(*key, s), shape)
+    spectrum = sp_fft.rfft2(_tapered_kernel(*key, s, taper), shape)
     spectrum.setflags(write=False)
     return spectrum
 
@@ -295,13 +322,13 @@ def _fft_length(n: int) -> int:
     return sp_fft.next_fast_len(-(-n // 8) * 8, True)
 
 
-def _convolve_full(image: np.ndarray, psf: PSF, s: int) -> np.ndarray:
-    """Full linear convolution of ``image`` with :func:`tapered_kernel` ``(psf, s)``."""
-    size = tapered_kernel(psf, s).shape[0]
+def _convolve_full(image: np.ndarray, psf: PSF, s: int, taper: tuple[float, float]) -> np.ndarray:
+    """Full linear convolution of ``image`` with :func:`tapered_kernel` ``(psf, s, taper)``."""
+    size = tapered_kernel(psf, s, taper).shape[0]
     h, w = image.shape[0] + size - 1, image.shape[1] + size - 1
     shape = (_fft_length(h), _fft_length(w))
     spectrum = sp_fft.rfft2(image, shape)
-    spectrum *= _kernel_spectrum(_key(psf), int(s), shape)
+    spectrum *= _kernel_spectrum(_key(psf), int(s), taper, shape)
     return sp_fft.irfft2(spectrum, shape)[:h, :w]
 
 
@@ -321,29 +348,36 @@ def _cut(stamp: Stamp, box: Bounds, scale: int = 1) -> np.ndarray:
     return out
 
 
-def core_correction(stamp: Stamp, fine: Stamp, window: Bounds, psf: PSF, s: int) -> Stamp:
+def core_correction(
+    stamp: Stamp,
+    fine: Stamp,
+    window: Bounds,
+    psf: PSF,
+    s: int,
+    *,
+    coarse_scale: int = 1,
+    taper: tuple[float, float] = TAPER_FWHM,
+) -> Stamp:
     r"""The correction :math:`\mathrm{bin}_s(P_T \circledast F) - P_T \circledast B_W` (see the
     module), in frame pixels around ``window``.
 
-    ``stamp`` is the object's pixel-integrated stamp :math:`B`, ``fine`` the object drawn on
-    cells of ``1/s`` px (the pixel grid scaled by ``s``: cell ``(i, j)`` lies in pixel
-    ``(i // s, j // s)``) over at least ``window`` scaled by ``s``.
+    ``stamp`` is the object's pixel-integrated stamp :math:`B` (or, with ``coarse_scale`` c > 1,
+    the object drawn on cells of ``1/c`` px: the difference is then between two sub-pixel
+    lattices), ``fine`` the object drawn on cells of ``1/s`` px (the pixel grid scaled by ``s``:
+    cell ``(i, j)`` lies in pixel ``(i // s, j // s)``), both over at least ``window`` scaled.
     """
-    coarse_kernel = tapered_kernel(psf, 1)
-    fine_kernel = tapered_kernel(psf, s)
-    mc = coarse_kernel.shape[0] // 2
-    mf = fine_kernel.shape[0] // 2
-    pad = max(mc, math.ceil(mf / s))  # pixels around the window reached by the correction
     r0, r1, c0, c1 = window
+    halves = {scale: tapered_kernel(psf, scale, taper).shape[0] // 2 for scale in (coarse_scale, s)}
+    pad = max(math.ceil(m / scale) for scale, m in halves.items())  # pixels the kernels reach
     h, w = r1 - r0 + 2 * pad, c1 - c0 + 2 * pad
-
-    spread = _convolve_full(_cut(fine, window, s), psf, s)
-    cells = np.zeros((h * s, w * s))
-    o = pad * s - mf
-    cells[o : o + spread.shape[0], o : o + spread.shape[1]] = spread
-    out = cells.reshape(h, s, w, s).sum(axis=(1, 3))
-
-    lattice = _convolve_full(_cut(stamp, window), psf, 1)
-    o = pad - mc
-    out[o : o + lattice.shape[0], o : o + lattice.shape[1]] -= lattice
+    out = np.zeros((h, w))
+    for source, scale, sign in ((fine, s, 1.0), (stamp, coarse_scale, -1.0)):
+        spread = _convolve_full(_cut(source, window, scale), psf, scale, taper)
+        o = pad * scale - halves[scale]
+        if scale == 1:
+            out[o : o + spread.shape[0], o : o + spread.shape[1]] += sign * spread
+            continue
+        cells = np.zeros((h * scale, w * scale))
+        cells[o : o + spread.shape[0], o : o + spread.shape[1]] = spread
+        out += sign * cells.reshape(h, scale, w, scale).sum(axis=(1, 3))
     return Stamp(out, r0 - pad, c0 - pad)
