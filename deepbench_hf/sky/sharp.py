@@ -49,8 +49,8 @@ sky-medium/sky-hard ranges, the largest pixel error is ~2.5e-3 of the peak pixel
 alone: 8e-2), at the floor of the pixel integration itself for compact n > 3 profiles. Spirals
 with arms 1.5-3 px wide agree with brute-force 4x4 sub-pixel convolution of the same renderer to
 ~3e-3 (``tests/test_sky_sharp.py``; the lattice alone: 8e-3 under a 1.5 px PSF). It costs
-sky-hard rows ~2.8x the time of the lattice alone (sky-medium ~2x), most of it in the 8x8
-cells of n > 2 cusps.
+sky-hard rows ~2.6x the time of the lattice alone (sky-medium ~2x): the fine stamps and the
+FFTs of their convolutions.
 """
 
 from __future__ import annotations
