@@ -269,12 +269,7 @@ def supersampled_kernel(psf: Any, k: int) -> np.ndarray:
     """Our PSF sampled every ``1/k`` px over its kernel's extent, odd-sized, summing to 1."""
     n = psf.radius * k
     d = np.arange(-n, n + 1) / k
-    d2 = d[:, None] ** 2 + d[None, :] ** 2
-    if psf.kind == "gaussian":
-        values = np.exp(-0.5 * d2 / (psf.fwhm * profiles_module.FWHM_TO_SIGMA) ** 2)
-    else:
-        gamma = float(profiles_module.moffat_gamma(psf.fwhm, psf.beta))
-        values = (1.0 + d2 / gamma**2) ** (-psf.beta)
+    values = psf.profile(d[:, None] ** 2 + d[None, :] ** 2)
     return values / values.sum()
 
 

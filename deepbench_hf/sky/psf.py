@@ -78,6 +78,13 @@ class PSF:
         """The normalised ``(2k+1) x (2k+1)`` kernel (read-only), see :func:`psf_kernel`."""
         return _kernel(self.kind, float(self.fwhm), float(self.beta), 2 * self.radius + 1)
 
+    def profile(self, r2: np.ndarray) -> np.ndarray:
+        """The PSF at squared distances ``r2`` (px²) from its centre, 1 there (not normalised):
+        ``exp(-r2 / 2 sigma^2)`` or ``(1 + r2 / gamma^2)^-beta``."""
+        if self.kind == "gaussian":
+            return np.exp(-0.5 * r2 / (self.fwhm * FWHM_TO_SIGMA) ** 2)
+        return (1.0 + r2 / float(moffat_gamma(self.fwhm, self.beta)) ** 2) ** (-self.beta)
+
 
 def make_psf(spec: PSF | dict | None) -> PSF | None:
     """A :class:`PSF` from a mapping ``{"kind", "fwhm", "beta"}`` (or a PSF, or ``None``).

@@ -70,7 +70,7 @@ from deepbench_hf.sky.integrate import (
     _Radial,
     _SersicRadial,
 )
-from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, STAMP_FRACTION, _bn_scalar, moffat_gamma
+from deepbench_hf.sky.profiles import STAMP_FRACTION, _bn_scalar
 from deepbench_hf.sky.psf import PSF
 from deepbench_hf.sky.stamps import Stamp, _draw_radial, arm_subcells, arm_term
 
@@ -209,10 +209,8 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
     window = None
     for p in parts:
         s = supersampling(p, psf)
-        if s is None:
-            continue
-        own = stamp if len(parts) == 1 else _draw_radial(p, bounds)
-        window = core_window(own, bounds)
+        own = None if s is None else stamp if len(parts) == 1 else _draw_radial(p, bounds)
+        window = None if own is None else core_window(own, bounds)
         if window is None:
             continue
         base = min(s, 4)
@@ -224,9 +222,9 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
             out.append(
                 core_correction(fine, finer, cusp, psf, s, coarse_scale=base, taper=CUSP_TAPER_FWHM)
             )
-    if obj.kind == "spiral" and obj.arm_fraction > 0 and psf.fwhm < NARROW_PSF_FWHM:
-        if window is not None:  # the disc's, the last component
-            out.append(_arm_correction(obj, window, psf))
+    # window is now the disc's (the last component), None if it was not corrected or is dark
+    if obj.kind == "spiral" and obj.arm_fraction > 0 and psf.fwhm < NARROW_PSF_FWHM and window:
+        out.append(_arm_correction(obj, window, psf))
     return out
 
 
@@ -265,12 +263,6 @@ def _key(psf: PSF) -> tuple[str, float, float, int]:
     return psf.kind, float(psf.fwhm), float(psf.beta), psf.radius
 
 
-def _psf_values(kind: str, fwhm: float, beta: float, d2: np.ndarray) -> np.ndarray:
-    if kind == "gaussian":
-        return np.exp(-0.5 * d2 / (fwhm * FWHM_TO_SIGMA) ** 2)
-    return (1.0 + d2 / float(moffat_gamma(fwhm, beta)) ** 2) ** (-beta)
-
-
 def _taper(r: np.ndarray, fwhm: float, taper: tuple[float, float]) -> np.ndarray:
     r_in, r_out = taper[0] * fwhm, taper[1] * fwhm
     ramp = np.clip((r_out - r) / (r_out - r_in), 0.0, 1.0)
@@ -285,7 +277,7 @@ def _tapered_kernel(
     m = min(n, math.ceil(taper[1] * fwhm * s))
     d = np.arange(-m, m + 1) / s
     d2 = d[:, None] ** 2 + d[None, :] ** 2
-    kernel = _psf_values(kind, fwhm, beta, d2) * _taper(np.sqrt(d2), fwhm, taper)
+    kernel = PSF(fwhm, kind, beta).profile(d2) * _taper(np.sqrt(d2), fwhm, taper)
     # The tapered PSF's share of the light, as the unit lattice sees it: the same for every s,
     # so that a correction moves light without adding any.
     kernel *= _tapered_share(kind, fwhm, beta, radius, taper) / kernel.sum()
@@ -299,9 +291,8 @@ def _tapered_share(
 ) -> float:
     """Sum of the s = 1 tapered kernel normalised by the PSF kernel's sum (its 99.9 % grid)."""
     d = np.arange(-radius, radius + 1, dtype=np.float64)
-    d2 = d[:, None] ** 2 + d[None, :] ** 2
-    values = _psf_values(kind, fwhm, beta, d2)
-    return float((values * _taper(np.sqrt(d2), fwhm, taper)).sum() / values.sum())
+    r = np.hypot(d[:, None], d[None, :])
+    return float((PSF(fwhm, kind, beta).kernel() * _taper(r, fwhm, taper)).sum())
 
 
 @functools.lru_cache(maxsize=256)
