@@ -7,7 +7,8 @@
 
 A custom or overridden config: ``DeepBench.from_build_config(cfg)`` with
 ``cfg = load_config("my.yaml", ["noise.gaussian.sigma=0"])``. Rows are the same as the ones
-``deepbench build`` writes (both call :func:`deepbench_hf.generate.generate_rows`).
+``deepbench build`` writes (both call :func:`deepbench_hf.generate.generate_rows`, by numpy's
+baseline code: :mod:`deepbench_hf.numerics`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import datasets
 from .config import BuildConfig, builtin_config_names, load_config
 from .generate import generate_rows
 from .kinds import features_for
+from .numerics import run_portable
 from .writer import plan_shards
 
 _CITATION = """\
@@ -102,4 +104,11 @@ class DeepBench(datasets.GeneratorBasedBuilder):
         self, split: str, starts: list[int], stops: list[int]
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         for start, stop in zip(starts, stops, strict=True):
-            yield from generate_rows(self._build, split, start, stop)
+            yield from run_portable(_rows, self._build, split, start, stop)
+
+
+def _rows(
+    build: BuildConfig, split: str, start: int, stop: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Examples ``start <= index < stop`` of ``split``, as a list (to cross a process boundary)."""
+    return list(generate_rows(build, split, start, stop))

@@ -38,6 +38,7 @@ from .columns import ColumnDoc, columns_for, feature_at, feature_columns, featur
 from .config import BuildConfig
 from .distributions import is_distribution_spec
 from .kinds import features_for, get_kind
+from .numerics import numeric_platform
 from .schema import semver_key
 
 # The subset of the Hub's task categories and task ids (huggingface.js ``PIPELINE_DATA``) that
@@ -246,6 +247,7 @@ def build_record(
         "class_names": kind.class_names(config),
         "splits": splits,
         "software": software_versions(),
+        "numerics": numeric_platform(),
         "command": _portable_command(command or f"deepbench build {config.name} --out DIR"),
     }
 

@@ -270,8 +270,8 @@ def _ipc(array: pa.ChunkedArray | pa.Array) -> bytes:
 def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str]) -> int:
     from .arrow import rows_to_table
     from .errors import DeepBenchError
-    from .generate import regenerate_row
     from .kinds import features_for
+    from .numerics import run_portable
 
     name = record["name"]
     try:
@@ -289,7 +289,10 @@ def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str
     features = features_for(config)
     tables: dict[str, pa.Table | None] = {}
     checked = 0
-    for split, index in sample_rows(record, n):
+    picks = sample_rows(record, n)
+    # computed as a build computes them: by numpy's baseline code (deepbench_hf.numerics)
+    regenerated = run_portable(regenerate_rows, config, picks)
+    for (split, index), row in zip(picks, regenerated, strict=True):
         shards = record["splits"][split]["shards"]
         start = 0
         for shard in shards:
@@ -306,7 +309,7 @@ def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str
         stored_table = tables[shard["filename"]]
         if stored_table is None:
             continue
-        fresh = rows_to_table([regenerate_row(config, split, index)], features)
+        fresh = rows_to_table([row], features)
         fresh = fresh.replace_schema_metadata(None)
         try:
             stored = stored_table.take([index - start]).replace_schema_metadata(None)
@@ -322,6 +325,13 @@ def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str
                 f"{path}: row {split}[{index}] differs from its regeneration in {shown}"
             )
     return checked
+
+
+def regenerate_rows(config: Any, picks: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The rows ``(split, index)`` of ``config``, regenerated from their seeds."""
+    from .generate import regenerate_row
+
+    return [regenerate_row(config, split, index) for split, index in picks]
 
 
 __all__ = [

@@ -8,7 +8,10 @@ Layout of an output folder ``DIR`` (a local path or any fsspec URL, e.g. ``s3://
 
 A shard is a pure function of (config, split, shard index): shard ``i`` holds examples
 ``[i * shard_size, min((i + 1) * shard_size, n))``. Shards are therefore bit-identical whatever
-runs them: one process, ``num_proc`` local processes, or the workers of a Dask cluster.
+runs them: one process, ``num_proc`` local processes, or the workers of a Dask cluster. Their rows
+are computed by numpy's baseline code whatever the CPU (:mod:`deepbench_hf.numerics`): local
+builds run shards in worker processes started that way, and a Dask task whose worker's numpy
+uses more hands its shard to such a process.
 
 Atomicity: shards are written into a hidden staging folder beside ``DIR``
 (``.<DIR name>.deepbench-staging/<config>``). Only when every shard is complete is the config folder
@@ -42,6 +45,7 @@ from .config import SPLIT_NAMES, BuildConfig
 from .errors import BuildError
 from .generate import generate_rows
 from .kinds import features_for
+from .numerics import is_portable, portable_environment, run_portable
 
 META_KEY = b"deepbench"
 INFO_FILE = "deepbench.json"
@@ -151,8 +155,11 @@ def write_shard(config: BuildConfig, shard: ShardSpec, stage_url: str) -> ShardR
     """Generate and write one shard into ``stage_url`` (reusing an identical complete one there).
 
     Runs anywhere: in this process, a local worker process, or a Dask worker that can reach
-    ``stage_url``.
+    ``stage_url``. A process whose numpy dispatches to SIMD code above its baseline generates
+    the shard in a portable child process (:func:`~deepbench_hf.numerics.run_portable`).
     """
+    if not is_portable():
+        return run_portable(write_shard, config, shard, stage_url)
     fs, stage = fsspec.core.url_to_fs(stage_url)
     path = f"{stage}/{shard.filename}"
     reused = _reuse(fs, path, _shard_meta(config, shard))
@@ -205,7 +212,7 @@ def _run_local(
     on_done: Callable[[ShardSpec, ShardResult], None],
 ) -> None:
     if num_proc <= 1 or len(shards) <= 1:
-        for shard in shards:
+        for shard in shards:  # in a portable child process per shard if this one is not
             on_done(shard, write_shard(config, shard, stage_url))
         return
     context = multiprocessing.get_context("spawn")
@@ -215,7 +222,10 @@ def _run_local(
         initializer=_leave_interrupts_to_the_parent,
     )
     try:
-        futures = {pool.submit(write_shard, config, s, stage_url): s for s in shards}
+        # Workers start with numpy's SIMD dispatch off (as shards are submitted), so that their
+        # rows do not depend on the CPU.
+        with portable_environment():
+            futures = {pool.submit(write_shard, config, s, stage_url): s for s in shards}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
     except BaseException:

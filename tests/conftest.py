@@ -1,13 +1,43 @@
-"""Shared fixtures: small builds reused across test modules (built once per session)."""
+"""Shared fixtures: small builds reused across test modules (built once per session).
+
+The test process runs numpy's baseline code only, as builds do (:mod:`deepbench_hf.numerics`), so
+that rows generated here are bit-identical to built ones on any CPU; ``tests/test_numerics.py``
+starts processes with SIMD dispatch on to test that builds from such processes are unchanged.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import subprocess
+import sys
 
-import pytest
+_LIST_TARGETS = "from deepbench_hf.numerics import dispatched_targets as d; print(*d())"
 
-from deepbench_hf import load_config
-from deepbench_hf.writer import build_config
+
+def _run_numpy_baseline_only() -> None:
+    """Disable numpy's SIMD dispatch for this process (before numpy is imported), or restart
+    pytest with it disabled if a plugin imported numpy already."""
+    if os.environ.get("NPY_DISABLE_CPU_FEATURES"):
+        return
+    targets = subprocess.run(
+        [sys.executable, "-c", _LIST_TARGETS],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    os.environ["NPY_DISABLE_CPU_FEATURES"] = targets
+    if "numpy" in sys.modules and targets:
+        os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
+
+
+_run_numpy_baseline_only()
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from deepbench_hf import load_config  # noqa: E402
+from deepbench_hf.writer import build_config  # noqa: E402
 
 SMALL = {"train": 40, "validation": 12, "test": 12}
 

@@ -1,0 +1,139 @@
+"""Rows do not depend on the CPU's SIMD level: builds compute them by numpy's baseline code.
+
+This test process runs numpy's baseline code only (``conftest.py``); the scripts below run in
+processes with numpy's SIMD dispatch on (AVX2 / AVX-512 where the CPU has them), as a user's
+Python usually does, and their builds must write the same bytes as a build from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepbench_hf import load_config
+from deepbench_hf.generate import generate_rows
+from deepbench_hf.numerics import (
+    DISABLE_VARIABLE,
+    dispatched_targets,
+    enabled_targets,
+    is_portable,
+    numeric_platform,
+    portable_environ,
+    run_portable,
+)
+from deepbench_hf.writer import build_config
+
+CONFIG = ("sky-medium", ["shard_size=4"], {"train": 8, "validation": 4, "test": 0})
+
+
+def _run_with_simd(script: str, tmp_path: Path) -> dict:
+    """Run ``script`` (which prints one JSON line) in a Python whose numpy dispatches freely."""
+    env = {k: v for k, v in os.environ.items() if k != DISABLE_VARIABLE}
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    out = subprocess.run(
+        [sys.executable, str(path)], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _shas(record: dict) -> list[str]:
+    return [s["sha256"] for split in record["splits"].values() for s in split["shards"]]
+
+
+def test_this_test_process_runs_numpy_baseline_only():
+    assert is_portable() and enabled_targets() == []
+    assert set(portable_environ({})[DISABLE_VARIABLE].split()) == set(dispatched_targets())
+
+
+def test_numpy_simd_dispatch_changes_the_rows(tmp_path):
+    """Why builds pin numpy's code path: with dispatch on, the same seed gives other bits."""
+    name, overrides, splits = CONFIG
+    result = _run_with_simd(
+        f"""
+        import hashlib, json
+        from deepbench_hf import load_config
+        from deepbench_hf.generate import generate_rows
+        from deepbench_hf.numerics import enabled_targets
+        config = load_config({name!r}, {overrides!r}, splits={splits!r})
+        rows = [row for _, row in generate_rows(config, "train", 0, 4)]
+        digest = hashlib.sha256(b"".join(r["image_clean"].tobytes() for r in rows)).hexdigest()
+        print(json.dumps({{"enabled": enabled_targets(), "sha": digest}}))
+        """,
+        tmp_path,
+    )
+    if not result["enabled"]:
+        pytest.skip("numpy dispatches to no SIMD target above its baseline on this CPU")
+    config = load_config(name, overrides, splits=splits)
+    rows = [row for _, row in generate_rows(config, "train", 0, 4)]
+    import hashlib
+
+    here = hashlib.sha256(b"".join(r["image_clean"].tobytes() for r in rows)).hexdigest()
+    assert here != result["sha"]
+
+
+def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_path):
+    name, overrides, splits = CONFIG
+    reference = build_config(
+        load_config(name, overrides, splits=splits), tmp_path / "here", progress=False
+    )
+    result = _run_with_simd(
+        f"""
+        import json
+        from deepbench_hf import load_config
+        from deepbench_hf.numerics import enabled_targets, run_portable
+        from deepbench_hf.verify import verify
+        from deepbench_hf.writer import build_config
+
+        def main():
+            config = load_config({name!r}, {overrides!r}, splits={splits!r})
+            out = {{"enabled": enabled_targets()}}
+            for n in (1, 2):
+                folder = {str(tmp_path)!r} + f"/simd{{n}}"
+                record = build_config(config, folder, num_proc=n, progress=False)
+                out[f"num_proc={{n}}"] = [
+                    s["sha256"] for split in record["splits"].values() for s in split["shards"]
+                ]
+            # regenerated rows (by a portable child process) equal the built ones bit for bit
+            report = verify({str(tmp_path / "here")!r}, regenerate=5)
+            out["verify"] = [report.ok, report.rows_regenerated, report.problems]
+            try:
+                run_portable(int, "not a number")
+            except ValueError as exc:
+                out["error"] = str(exc)
+            print(json.dumps(out))
+
+        if __name__ == "__main__":
+            main()
+        """,
+        tmp_path,
+    )
+    assert result["num_proc=1"] == _shas(reference)
+    assert result["num_proc=2"] == _shas(reference)
+    assert result["verify"] == [True, 5, []]
+    if result["enabled"]:  # the error came back from a child process
+        assert "invalid literal for int()" in result["error"]
+
+
+def test_run_portable_in_a_portable_process_calls_directly():
+    assert run_portable(sorted, [3, 1, 2]) == [1, 2, 3]
+    with pytest.raises(ZeroDivisionError):
+        run_portable(divmod, 1, 0)
+
+
+def test_build_record_and_card_state_the_numeric_platform(tmp_path):
+    name, overrides, splits = CONFIG
+    record = build_config(load_config(name, overrides, splits=splits), tmp_path, progress=False)
+    assert record["numerics"] == numeric_platform()
+    assert record["numerics"]["numpy"] == np.__version__
+    assert record["numerics"]["numpy_baseline"]
+    card = (tmp_path / "README.md").read_text()
+    baseline = ", ".join(record["numerics"]["numpy_baseline"])
+    assert f"by numpy's baseline code ({baseline}; SIMD" in card
