@@ -22,7 +22,7 @@ import datasets
 from .config import BuildConfig, builtin_config_names, load_config
 from .generate import generate_rows
 from .kinds import features_for
-from .numerics import run_portable
+from .numerics import portable_caller
 from .writer import plan_shards
 
 _CITATION = """\
@@ -103,8 +103,9 @@ class DeepBench(datasets.GeneratorBasedBuilder):
     def _generate_examples(
         self, split: str, starts: list[int], stops: list[int]
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        for start, stop in zip(starts, stops, strict=True):
-            yield from run_portable(_rows, self._build, split, start, stop)
+        with portable_caller() as call:
+            for start, stop in zip(starts, stops, strict=True):
+                yield from call(_rows, self._build, split, start, stop)
 
 
 def _rows(

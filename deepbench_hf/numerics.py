@@ -30,13 +30,14 @@ from __future__ import annotations
 import os
 import pickle
 import platform
+import signal
+import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -44,10 +45,12 @@ from .errors import BuildError
 
 __all__ = [
     "DISABLE_VARIABLE",
+    "PortableWorker",
     "dispatched_targets",
     "enabled_targets",
     "is_portable",
     "numeric_platform",
+    "portable_caller",
     "portable_environ",
     "portable_environment",
     "run_portable",
@@ -121,53 +124,122 @@ def numeric_platform() -> dict[str, Any]:
     }
 
 
+class PortableWorker:
+    """A Python process whose numpy runs its baseline code, serving calls one at a time.
+
+    ``with PortableWorker() as worker: worker.call(function, *args)``: the function, its
+    arguments and its result must pickle; an exception raised by the call is raised here again.
+    Starting it costs about a second (the imports); calls then cost only their pickling. It is a
+    plain subprocess talking over pipes, so, unlike ``multiprocessing``, it does not re-import
+    the caller's ``__main__`` and works from daemonic processes such as Dask workers.
+    """
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = portable_environ()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` computed in the worker."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            _send(stdin, pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL))
+            reply = _receive(stdout)
+        except BrokenPipeError:
+            reply = None
+        if reply is None:
+            code = self._process.wait()
+            raise BuildError(f"portable worker process exited with code {code} (see its stderr)")
+        ok, value = pickle.loads(reply)
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        """End the worker (it exits when its input closes; killed if it does not within 10 s)."""
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+    def __enter__(self) -> PortableWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and self._process.poll() is None:
+            self._process.kill()  # interrupted or failed mid-call: do not wait for the call
+        self.close()
+
+
 def run_portable(function: Callable[..., T], *args: Any) -> T:
     """``function(*args)``, computed by numpy's baseline code: here if this process is portable,
-    else in a new Python process started with :func:`portable_environ` (``function``, its
-    arguments and its result must pickle). An exception in the child is raised here again."""
+    else in a :class:`PortableWorker` started for this call."""
     if is_portable():
         return function(*args)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = portable_environ()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory(prefix="deepbench-portable-") as folder:
-        task, result = Path(folder, "task.pickle"), Path(folder, "result.pickle")
-        task.write_bytes(pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL))
-        completed = subprocess.run(
-            [sys.executable, "-m", __name__, str(task), str(result)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
-        if not result.exists():
-            tail = completed.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            raise BuildError(
-                f"portable worker process failed (exit {completed.returncode}): "
-                f"{tail[0] if tail else 'no output'}"
-            )
-        ok, value = pickle.loads(result.read_bytes())
-    if not ok:
-        raise value
-    return value
+    with PortableWorker() as worker:
+        return worker.call(function, *args)
 
 
-def _main(task: str, result: str) -> None:
-    """Child side of :func:`run_portable`: run the pickled call, pickle its outcome."""
-    function, args = pickle.loads(Path(task).read_bytes())
-    try:
-        if not is_portable():
-            raise BuildError(f"{DISABLE_VARIABLE} did not disable numpy's {enabled_targets()}")
-        outcome: tuple[bool, Any] = (True, function(*args))
-    except Exception as exc:  # handed back to the parent, which raises it
-        outcome = (False, exc)
-    try:
-        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # an exception that does not pickle
-        data = pickle.dumps((False, BuildError(f"{type(exc).__name__}: {exc}")))
-    Path(result).write_bytes(data)
+@contextmanager
+def portable_caller() -> Iterator[Callable[..., Any]]:
+    """A ``call(function, *args)`` computed by numpy's baseline code: directly if this process is
+    portable, else by one :class:`PortableWorker` kept for the block."""
+    if is_portable():
+        yield lambda function, *args: function(*args)
+        return
+    with PortableWorker() as worker:
+        yield worker.call
+
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _send(stream: BinaryIO, data: bytes) -> None:
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> bytes | None:
+    """One message, ``None`` at the end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    size = _LENGTH.unpack(head)[0]
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def _serve() -> None:
+    """Worker side of :class:`PortableWorker`: answer pickled calls until the input closes.
+    Anything the calls print goes to stderr; stdout carries the replies only. Ctrl-C reaches
+    the whole process group: the caller handles it (and ends this process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    while (request := _receive(requests)) is not None:
+        try:
+            if not is_portable():
+                raise BuildError(f"{DISABLE_VARIABLE} did not disable numpy's {enabled_targets()}")
+            function, args = pickle.loads(request)
+            outcome: tuple[bool, Any] = (True, function(*args))
+        except Exception as exc:  # handed back to the caller, which raises it
+            outcome = (False, exc)
+        try:
+            reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a result or an exception that does not pickle
+            reply = pickle.dumps((False, BuildError(f"{type(exc).__name__}: {exc}")))
+        _send(replies, reply)
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:3])
+    _serve()

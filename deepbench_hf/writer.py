@@ -10,8 +10,9 @@ A shard is a pure function of (config, split, shard index): shard ``i`` holds ex
 ``[i * shard_size, min((i + 1) * shard_size, n))``. Shards are therefore bit-identical whatever
 runs them: one process, ``num_proc`` local processes, or the workers of a Dask cluster. Their rows
 are computed by numpy's baseline code whatever the CPU (:mod:`deepbench_hf.numerics`): local
-builds run shards in worker processes started that way, and a Dask task whose worker's numpy
-uses more hands its shard to such a process.
+builds run shards in worker processes started that way (one, for ``num_proc=1``, when the
+building process's numpy dispatches), and a Dask task whose worker's numpy dispatches hands its
+shard to such a process.
 
 Atomicity: shards are written into a hidden staging folder beside ``DIR``
 (``.<DIR name>.deepbench-staging/<config>``). Only when every shard is complete is the config folder
@@ -45,7 +46,7 @@ from .config import SPLIT_NAMES, BuildConfig
 from .errors import BuildError
 from .generate import generate_rows
 from .kinds import features_for
-from .numerics import is_portable, portable_environment, run_portable
+from .numerics import is_portable, portable_caller, portable_environment, run_portable
 
 META_KEY = b"deepbench"
 INFO_FILE = "deepbench.json"
@@ -212,8 +213,9 @@ def _run_local(
     on_done: Callable[[ShardSpec, ShardResult], None],
 ) -> None:
     if num_proc <= 1 or len(shards) <= 1:
-        for shard in shards:  # in a portable child process per shard if this one is not
-            on_done(shard, write_shard(config, shard, stage_url))
+        with portable_caller() as call:  # here, or in one portable worker process
+            for shard in shards:
+                on_done(shard, call(write_shard, config, shard, stage_url))
         return
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(

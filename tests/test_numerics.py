@@ -7,6 +7,7 @@ Python usually does, and their builds must write the same bytes as a build from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,9 +19,11 @@ import numpy as np
 import pytest
 
 from deepbench_hf import load_config
+from deepbench_hf.errors import BuildError
 from deepbench_hf.generate import generate_rows
 from deepbench_hf.numerics import (
     DISABLE_VARIABLE,
+    PortableWorker,
     dispatched_targets,
     enabled_targets,
     is_portable,
@@ -42,6 +45,10 @@ def _run_with_simd(script: str, tmp_path: Path) -> dict:
         [sys.executable, str(path)], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sha_of_images(rows: list[dict]) -> str:
+    return hashlib.sha256(b"".join(r["image_clean"].tobytes() for r in rows)).hexdigest()
 
 
 def _shas(record: dict) -> list[str]:
@@ -73,10 +80,7 @@ def test_numpy_simd_dispatch_changes_the_rows(tmp_path):
         pytest.skip("numpy dispatches to no SIMD target above its baseline on this CPU")
     config = load_config(name, overrides, splits=splits)
     rows = [row for _, row in generate_rows(config, "train", 0, 4)]
-    import hashlib
-
-    here = hashlib.sha256(b"".join(r["image_clean"].tobytes() for r in rows)).hexdigest()
-    assert here != result["sha"]
+    assert _sha_of_images(rows) != result["sha"]
 
 
 def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_path):
@@ -86,8 +90,9 @@ def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_pat
     )
     result = _run_with_simd(
         f"""
-        import json
+        import hashlib, json
         from deepbench_hf import load_config
+        from deepbench_hf.builder import DeepBench
         from deepbench_hf.numerics import enabled_targets, run_portable
         from deepbench_hf.verify import verify
         from deepbench_hf.writer import build_config
@@ -104,6 +109,12 @@ def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_pat
             # regenerated rows (by a portable child process) equal the built ones bit for bit
             report = verify({str(tmp_path / "here")!r}, regenerate=5)
             out["verify"] = [report.ok, report.rows_regenerated, report.problems]
+            # the datasets builder's examples, as generated for download_and_prepare
+            builder = DeepBench.from_build_config(config, cache_dir={str(tmp_path / "cache")!r})
+            rows = [row for _, row in builder._generate_examples("train", [0, 4], [4, 8])]
+            out["builder"] = hashlib.sha256(
+                b"".join(r["image_clean"].tobytes() for r in rows)
+            ).hexdigest()
             try:
                 run_portable(int, "not a number")
             except ValueError as exc:
@@ -118,6 +129,9 @@ def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_pat
     assert result["num_proc=1"] == _shas(reference)
     assert result["num_proc=2"] == _shas(reference)
     assert result["verify"] == [True, 5, []]
+    config = load_config(name, overrides, splits=splits)
+    rows = [row for _, row in generate_rows(config, "train", 0, 8)]
+    assert result["builder"] == _sha_of_images(rows)
     if result["enabled"]:  # the error came back from a child process
         assert "invalid literal for int()" in result["error"]
 
@@ -137,3 +151,14 @@ def test_build_record_and_card_state_the_numeric_platform(tmp_path):
     card = (tmp_path / "README.md").read_text()
     baseline = ", ".join(record["numerics"]["numpy_baseline"])
     assert f"by numpy's baseline code ({baseline}; SIMD" in card
+
+
+def test_a_portable_worker_serves_many_calls_and_survives_their_exceptions():
+    with PortableWorker() as worker:
+        assert worker.call(enabled_targets) == []  # its numpy runs the baseline code only
+        assert worker.call(print, "printed output goes to stderr") is None
+        with pytest.raises(ValueError, match="invalid literal"):
+            worker.call(int, "not a number")
+        assert worker.call(sorted, [3, 1, 2]) == [1, 2, 3]
+        with pytest.raises(BuildError, match="exited with code 3"):
+            worker.call(os._exit, 3)
