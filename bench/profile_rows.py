@@ -10,8 +10,8 @@ configs). For each named config it generates ``N`` rows of its train split with
   stages, so read the shares as a ranking, not as exact fractions).
 
 Like the other benchmarks it pins itself to CPU 0 with single-threaded BLAS/OpenMP. Like a build,
-it runs numpy's baseline code only (``NPY_DISABLE_CPU_FEATURES``, :mod:`deepbench_hf.numerics`):
-rows computed in a process with numpy's SIMD dispatch on are ~10-20 % faster and not portable.
+it pins numpy's and OpenBLAS's code paths (:mod:`deepbench_hf.numerics`): rows computed in a
+process with numpy's SIMD dispatch on are ~10-20 % faster and not portable.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {0})
-if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # numpy's baseline code, as builds run it
+if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # numpy's and OpenBLAS's code pinned, as in builds
+    import json
     import subprocess
     import sys
 
-    _list = "from deepbench_hf.numerics import dispatched_targets as d; print(*d())"
-    os.environ["NPY_DISABLE_CPU_FEATURES"] = subprocess.run(
-        [sys.executable, "-c", _list], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    _pins = [sys.executable, "-m", "deepbench_hf.portable", "--json"]
+    os.environ.update(json.loads(subprocess.run(_pins, capture_output=True, check=True).stdout))
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import BuildConfig, load_config
 from .kinds import get_kind
+from .numerics import single_threaded_blas
 from .seeding import Example, balanced_label, example_seed
 
 
@@ -63,18 +64,22 @@ def generate_rows(
     Kinds with a ``generate_batch(config, examples)`` method (e.g. N-body, which advances many
     systems together) get up to :data:`BATCH_SIZE` examples at a time; such kinds guarantee that a
     row does not depend on the batch it was generated in. ``config`` may also be a config name or
-    YAML path (see :func:`as_build_config`).
+    YAML path (see :func:`as_build_config`). Rows are computed with one BLAS thread
+    (:func:`~deepbench_hf.numerics.single_threaded_blas`).
     """
     config = as_build_config(config, "generate_rows")
     kind = get_kind(config.kind)
     batch = getattr(kind, "generate_batch", None)
     if batch is None:
         for index in range(start, stop):
-            yield index, kind.generate(config, make_example(config, split, index))
+            with single_threaded_blas():
+                row = kind.generate(config, make_example(config, split, index))
+            yield index, row
         return
     for first in range(start, stop, BATCH_SIZE):
         indices = range(first, min(first + BATCH_SIZE, stop))
-        rows = batch(config, [make_example(config, split, i) for i in indices])
+        with single_threaded_blas():
+            rows = batch(config, [make_example(config, split, i) for i in indices])
         yield from zip(indices, rows, strict=True)
 
 

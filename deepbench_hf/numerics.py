@@ -1,32 +1,42 @@
 """Portable numerics: dataset rows whose bits do not depend on the CPU that computed them.
 
-numpy chooses, when it is imported, the fastest code path of each ufunc for the CPU it runs on
-(SIMD dispatch, e.g. AVX2 or AVX-512 on x86-64), and the transcendental functions of those paths
-(``exp``, ``log``, ``power``, ``expm1``, ``log1p``, ``tan``, ``arctan2``, ...) round differently
-from the baseline path by about an ulp. Measured on an AVX-512 machine: the same config and seed
-gave sky and lensing images differing in a third to three quarters of their pixels (at float32
-rounding, ~1e-7 relative) and N-body trajectories differing at 1e-11 and growing, depending only
-on whether numpy's AVX-512 and AVX2 paths were enabled.
+Two libraries choose their code for the CPU they run on, when they are loaded:
 
-So every row that is stored is computed by numpy's **baseline** code (the instruction set the
-numpy wheel requires of every CPU, e.g. ``X86_V2`` on x86-64): builds run their shards, and
-``deepbench verify --regenerate`` its rows, in processes started with
-``NPY_DISABLE_CPU_FEATURES`` naming every dispatched target (:func:`portable_environ`), unless the
-current process already is one (:func:`is_portable`). The cost is ~10-20 % of a row's time.
+* numpy's ufuncs (SIMD dispatch, e.g. AVX2 or AVX-512 on x86-64): the transcendental functions
+  of those paths (``exp``, ``log``, ``power``, ``expm1``, ``log1p``, ``tan``, ``arctan2``, ...)
+  round differently from the baseline path by about an ulp;
+* OpenBLAS's kernels (the matrix products of pixel integration, the separable PSF convolution
+  and the lensing refinement): each CPU family's kernel sums in its own order.
+
+Measured on an AVX-512 machine: the same config and seed gave sky and lensing images differing
+in a third to three quarters of their pixels (at float32 rounding, ~1e-7 relative) and N-body
+orbits differing at 1e-11 and growing, depending only on numpy's SIMD paths; and, with numpy's
+paths fixed, sky and lensing images differing in ~3 % of their pixels between OpenBLAS's
+SkylakeX and Haswell kernels.
+
+So every row that is stored is computed with both pinned (:func:`portable_variables`): numpy
+runs its **baseline** code (the instruction set its wheel requires of every CPU, ``X86_V2`` on
+x86-64: ``NPY_DISABLE_CPU_FEATURES`` names every dispatched target) and, on x86-64, OpenBLAS its
+``Nehalem`` kernels (``OPENBLAS_CORETYPE``; MKL, where numpy uses it, its ``MKL_CBWR=COMPATIBLE``
+mode), with one BLAS thread (:func:`single_threaded_blas`: threaded kernels split their sums by
+the thread count). Builds run their shards, and ``deepbench verify --regenerate`` its rows, in
+processes started that way, unless the current process already is one (:func:`is_portable`).
+The cost is ~10-20 % of a row's time, nearly all of it numpy's.
 
 Still machine-dependent, and recorded in every build record (:func:`numeric_platform`): the CPU
-architecture and numpy's baseline there (aarch64 runs other code than x86-64), the numpy and
-scipy versions, and the C library's math functions (glibc picks FMA variants of ``exp``,
-``log``, ``pow`` per CPU; they are correctly rounded in all but rare cases).
+architecture (aarch64 runs other code than x86-64, and its OpenBLAS kernels are not pinned), the
+numpy, scipy and OpenBLAS versions, and the C library's math functions (glibc picks FMA variants
+of ``exp``, ``log``, ``pow`` per CPU; they are correctly rounded in all but rare cases).
 
 In-process calls (:func:`deepbench_hf.generate.generate_rows`, ``regenerate_row``,
-``render_clean_from_row``) use the process's numpy as it is: bit-identical to built data when
-:func:`is_portable` is true (e.g. with :func:`portable_environ`'s variable exported before Python
+``render_clean_from_row``) use the process's libraries as they are: bit-identical to built data
+when :func:`is_portable` is true (e.g. with :func:`portable_variables` exported before Python
 starts), equal to round-off otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import platform
@@ -45,15 +55,20 @@ from .errors import BuildError
 
 __all__ = [
     "DISABLE_VARIABLE",
+    "OPENBLAS_CORES",
     "PortableWorker",
     "dispatched_targets",
     "enabled_targets",
     "is_portable",
     "numeric_platform",
+    "numeric_state",
     "portable_caller",
     "portable_environ",
     "portable_environment",
+    "portable_variables",
     "run_portable",
+    "serve",
+    "single_threaded_blas",
 ]
 
 DISABLE_VARIABLE = "NPY_DISABLE_CPU_FEATURES"
@@ -82,44 +97,99 @@ def enabled_targets() -> list[str]:
     return [target for target in dispatched_targets() if features.get(target)]
 
 
+OPENBLAS_CORES = {"x86_64": "Nehalem", "AMD64": "Nehalem"}
+"""OpenBLAS kernel family pinned per architecture (``platform.machine()``): one every CPU of it
+that runs numpy's baseline can run."""
+
+
+def portable_variables() -> dict[str, str]:
+    """The environment variables that pin numpy's and the BLAS's code paths in a new process."""
+    variables = {DISABLE_VARIABLE: " ".join(dispatched_targets()), "MKL_CBWR": "COMPATIBLE"}
+    core = OPENBLAS_CORES.get(platform.machine())
+    if core is not None:
+        variables["OPENBLAS_CORETYPE"] = core
+    return variables
+
+
+def _openblas() -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_info
+
+    return [info for info in threadpool_info() if info.get("internal_api") == "openblas"]
+
+
 def is_portable() -> bool:
-    """Whether this process's numpy runs its baseline code only (its rows are portable)."""
-    return not enabled_targets()
+    """Whether this process computes portable rows: its numpy runs its baseline code only and
+    its OpenBLAS libraries (if any, on a pinned architecture) their pinned kernels."""
+    if enabled_targets():
+        return False
+    core = OPENBLAS_CORES.get(platform.machine())
+    return core is None or all(info.get("architecture") == core for info in _openblas())
+
+
+def _numpy_blas() -> str | None:
+    """The BLAS numpy was built with, e.g. ``"scipy-openblas 0.3.31.188.0"``."""
+    config = getattr(getattr(np, "__config__", None), "CONFIG", {})
+    blas = config.get("Build Dependencies", {}).get("blas", {})
+    return f"{blas['name']} {blas.get('version', '')}".strip() if blas.get("name") else None
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # the BLAS libraries loaded at the first call
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Within the block (or the decorated function), BLAS runs one thread: OpenBLAS's threaded
+    kernels split their sums by the number of threads, so a row's bits would depend on it."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def numeric_state() -> str:
+    """This process's numpy SIMD targets and OpenBLAS kernels, for messages."""
+    cores = sorted({str(info.get("architecture")) for info in _openblas()})
+    return f"numpy SIMD {enabled_targets() or 'baseline only'}, OpenBLAS kernels {cores}"
 
 
 def portable_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: this process's) with numpy's dispatched targets disabled, for a new
-    Python process whose numpy then runs its baseline code only."""
-    env = dict(os.environ if environ is None else environ)
-    env[DISABLE_VARIABLE] = " ".join(dispatched_targets())
-    return env
+    """``environ`` (default: this process's) with :func:`portable_variables`, for a new Python
+    process that then computes portable rows."""
+    return {**(os.environ if environ is None else environ), **portable_variables()}
 
 
 @contextmanager
 def portable_environment() -> Iterator[None]:
     """Within the block, processes started by ``multiprocessing`` (spawn) inherit
-    :func:`portable_environ`; this process's numpy is unchanged. Not thread-safe: it sets
-    ``os.environ``."""
-    previous = os.environ.get(DISABLE_VARIABLE)
-    os.environ[DISABLE_VARIABLE] = portable_environ()[DISABLE_VARIABLE]
+    :func:`portable_variables`; this process's libraries are unchanged. Not thread-safe: it
+    sets ``os.environ``."""
+    variables = portable_variables()
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(DISABLE_VARIABLE, None)
-        else:
-            os.environ[DISABLE_VARIABLE] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def numeric_platform() -> dict[str, Any]:
     """What the bits of a portable row depend on, as recorded in every build record: the CPU
-    architecture, numpy's baseline there, and the numpy and scipy versions."""
+    architecture, numpy's baseline there, numpy's BLAS and its version, the pinned OpenBLAS
+    kernels (``None`` where they are not pinned), and the numpy and scipy versions."""
     import scipy
 
     return {
         "machine": platform.machine(),
         "numpy": np.__version__,
         "numpy_baseline": list(_umath().__cpu_baseline__),
+        "numpy_blas": _numpy_blas(),
+        "openblas_kernels": OPENBLAS_CORES.get(platform.machine()),
         "scipy": scipy.__version__,
     }
 
@@ -139,7 +209,10 @@ class PortableWorker:
         env = portable_environ()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-m", "deepbench_hf.portable"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
         )
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
@@ -218,7 +291,7 @@ def _receive(stream: BinaryIO) -> bytes | None:
     return data if len(data) == size else None
 
 
-def _serve() -> None:
+def serve() -> None:
     """Worker side of :class:`PortableWorker`: answer pickled calls until the input closes.
     Anything the calls print goes to stderr; stdout carries the replies only. Ctrl-C reaches
     the whole process group: the caller handles it (and ends this process)."""
@@ -229,7 +302,7 @@ def _serve() -> None:
     while (request := _receive(requests)) is not None:
         try:
             if not is_portable():
-                raise BuildError(f"{DISABLE_VARIABLE} did not disable numpy's {enabled_targets()}")
+                raise BuildError(f"could not pin numpy's / OpenBLAS's code ({numeric_state()})")
             function, args = pickle.loads(request)
             outcome: tuple[bool, Any] = (True, function(*args))
         except Exception as exc:  # handed back to the caller, which raises it
@@ -239,7 +312,3 @@ def _serve() -> None:
         except Exception as exc:  # a result or an exception that does not pickle
             reply = pickle.dumps((False, BuildError(f"{type(exc).__name__}: {exc}")))
         _send(replies, reply)
-
-
-if __name__ == "__main__":
-    _serve()

@@ -1,36 +1,36 @@
 """Shared fixtures: small builds reused across test modules (built once per session).
 
-The test process runs numpy's baseline code only, as builds do (:mod:`deepbench_hf.numerics`), so
-that rows generated here are bit-identical to built ones on any CPU; ``tests/test_numerics.py``
-starts processes with SIMD dispatch on to test that builds from such processes are unchanged.
+The test process pins numpy's and OpenBLAS's code paths as builds do (:mod:`deepbench_hf.numerics`),
+so that rows generated here are bit-identical to built ones on any CPU; ``tests/test_numerics.py``
+starts processes without the pins to test that builds from such processes are unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-_LIST_TARGETS = "from deepbench_hf.numerics import dispatched_targets as d; print(*d())"
 
-
-def _run_numpy_baseline_only() -> None:
-    """Disable numpy's SIMD dispatch for this process (before numpy is imported), or restart
-    pytest with it disabled if a plugin imported numpy already."""
-    if os.environ.get("NPY_DISABLE_CPU_FEATURES"):
-        return
-    targets = subprocess.run(
-        [sys.executable, "-c", _LIST_TARGETS],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    os.environ["NPY_DISABLE_CPU_FEATURES"] = targets
-    if "numpy" in sys.modules and targets:
+def _pin_numeric_code_paths() -> None:
+    """Pin numpy's and OpenBLAS's code paths for this process (before numpy is imported), or
+    restart pytest with them pinned if a plugin imported numpy already."""
+    variables = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "deepbench_hf.portable", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    missing = {k: v for k, v in variables.items() if k not in os.environ}
+    os.environ.update(missing)
+    if missing and "numpy" in sys.modules:
         os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
 
 
-_run_numpy_baseline_only()
+_pin_numeric_code_paths()
 
 from pathlib import Path  # noqa: E402
 

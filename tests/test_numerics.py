@@ -1,8 +1,9 @@
 """Rows do not depend on the CPU's SIMD level: builds compute them by numpy's baseline code.
 
-This test process runs numpy's baseline code only (``conftest.py``); the scripts below run in
-processes with numpy's SIMD dispatch on (AVX2 / AVX-512 where the CPU has them), as a user's
-Python usually does, and their builds must write the same bytes as a build from here.
+This test process pins numpy's and OpenBLAS's code paths (``conftest.py``); the scripts below
+run in processes where numpy dispatches to the CPU's SIMD code (AVX2 / AVX-512) and OpenBLAS
+picks its kernels for the CPU, as a user's Python does, and their builds must write the same
+bytes as a build from here.
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ from deepbench_hf.numerics import (
     is_portable,
     numeric_platform,
     portable_environ,
+    portable_variables,
     run_portable,
 )
 from deepbench_hf.writer import build_config
 
 CONFIG = ("sky-medium", ["shard_size=4"], {"train": 8, "validation": 4, "test": 0})
+PINS = (DISABLE_VARIABLE, "OPENBLAS_CORETYPE", "MKL_CBWR")
 
 
-def _run_with_simd(script: str, tmp_path: Path) -> dict:
-    """Run ``script`` (which prints one JSON line) in a Python whose numpy dispatches freely."""
-    env = {k: v for k, v in os.environ.items() if k != DISABLE_VARIABLE}
+def _run_unpinned(script: str, tmp_path: Path, *, free: tuple[str, ...] = PINS) -> dict:
+    """Run ``script`` (which prints one JSON line) in a Python where the variables ``free`` are
+    unset: by default numpy dispatches freely and OpenBLAS picks its kernels for this CPU."""
+    env = {k: v for k, v in os.environ.items() if k not in free}
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(script))
     out = subprocess.run(
@@ -55,31 +59,38 @@ def _shas(record: dict) -> list[str]:
     return [s["sha256"] for split in record["splits"].values() for s in split["shards"]]
 
 
-def test_this_test_process_runs_numpy_baseline_only():
+def test_this_test_process_computes_portable_rows():
     assert is_portable() and enabled_targets() == []
     assert set(portable_environ({})[DISABLE_VARIABLE].split()) == set(dispatched_targets())
+    assert set(portable_variables()) <= set(os.environ)
 
 
-def test_numpy_simd_dispatch_changes_the_rows(tmp_path):
-    """Why builds pin numpy's code path: with dispatch on, the same seed gives other bits."""
+@pytest.mark.parametrize(
+    ("free", "what"),
+    [((DISABLE_VARIABLE,), "numpy's SIMD dispatch"), (("OPENBLAS_CORETYPE",), "OpenBLAS kernels")],
+)
+def test_unpinned_code_paths_change_the_rows(tmp_path, free, what):
+    """Why builds pin both: left to pick their code for this CPU, the same seed gives other bits
+    (skipped where the free choice is the pinned one)."""
     name, overrides, splits = CONFIG
-    result = _run_with_simd(
+    result = _run_unpinned(
         f"""
         import hashlib, json
         from deepbench_hf import load_config
         from deepbench_hf.generate import generate_rows
-        from deepbench_hf.numerics import enabled_targets
+        from deepbench_hf.numerics import is_portable
         config = load_config({name!r}, {overrides!r}, splits={splits!r})
-        rows = [row for _, row in generate_rows(config, "train", 0, 4)]
+        rows = [row for _, row in generate_rows(config, "train", 0, 8)]
         digest = hashlib.sha256(b"".join(r["image_clean"].tobytes() for r in rows)).hexdigest()
-        print(json.dumps({{"enabled": enabled_targets(), "sha": digest}}))
+        print(json.dumps({{"portable": is_portable(), "sha": digest}}))
         """,
         tmp_path,
+        free=free,
     )
-    if not result["enabled"]:
-        pytest.skip("numpy dispatches to no SIMD target above its baseline on this CPU")
+    if result["portable"]:
+        pytest.skip(f"{what}: this CPU's choice is the pinned one")
     config = load_config(name, overrides, splits=splits)
-    rows = [row for _, row in generate_rows(config, "train", 0, 4)]
+    rows = [row for _, row in generate_rows(config, "train", 0, 8)]
     assert _sha_of_images(rows) != result["sha"]
 
 
@@ -88,7 +99,7 @@ def test_builds_from_a_simd_process_equal_builds_from_a_baseline_process(tmp_pat
     reference = build_config(
         load_config(name, overrides, splits=splits), tmp_path / "here", progress=False
     )
-    result = _run_with_simd(
+    result = _run_unpinned(
         f"""
         import hashlib, json
         from deepbench_hf import load_config
@@ -162,3 +173,28 @@ def test_a_portable_worker_serves_many_calls_and_survives_their_exceptions():
         assert worker.call(sorted, [3, 1, 2]) == [1, 2, 3]
         with pytest.raises(BuildError, match="exited with code 3"):
             worker.call(os._exit, 3)
+
+
+def test_rows_do_not_depend_on_the_callers_blas_threads():
+    """OpenBLAS's threaded kernels split their sums by thread count: rows use one thread."""
+    from threadpoolctl import threadpool_limits
+
+    config = load_config("sky-hard", splits={"train": 0, "validation": 4, "test": 0})
+    shas = []
+    for threads in (1, 2):  # rows 1 and 3 differed when they ran with the caller's threads
+        with threadpool_limits(limits=threads, user_api="blas"):
+            rows = [row for _, row in generate_rows(config, "validation", 0, 4)]
+        shas.append(_sha_of_images(rows))
+    assert shas[0] == shas[1]
+
+
+def test_the_pinning_variables_print_for_a_shell_and_as_json():
+    command = [sys.executable, "-m", "deepbench_hf.portable"]
+    shell = subprocess.run([*command, "--shell"], capture_output=True, text=True, check=True)
+    assert shell.stderr == ""
+    exported = dict(
+        line.removeprefix("export ").split("=", 1) for line in shell.stdout.split("\n") if line
+    )
+    assert set(exported) == set(portable_variables())
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(as_json.stdout) == portable_variables()

@@ -67,6 +67,7 @@ from ..config import BuildConfig
 from ..distributions import Constant, Domain
 from ..errors import ConfigError
 from ..kinds import SEED_FEATURES, image_size, seed_columns
+from ..numerics import single_threaded_blas
 from ..schema import OneOf, Param, Section, Setting, size_field
 from ..seeding import Example
 from ..sky.imaging import (
@@ -727,6 +728,7 @@ def scene_from_row(row: Mapping[str, Any]) -> LensScene:
     )
 
 
+@single_threaded_blas()
 def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = None) -> np.ndarray:
     """Re-render a row's ``image_clean`` exactly (float32, bit for bit) from its truth columns.
 

@@ -31,6 +31,7 @@ from ..config import BuildConfig
 from ..distributions import Constant, Domain, cumulative_probabilities, pick
 from ..errors import ConfigError
 from ..kinds import SEED_FEATURES, image_size, seed_columns
+from ..numerics import single_threaded_blas
 from ..schema import Param, Section, Setting, Weights, size_field
 from ..seeding import Example
 from .imaging import (
@@ -350,6 +351,7 @@ def psf_from_row(row: Mapping[str, Any]) -> PSF | None:
     return psf_from_params(str(row["psf_kind"]), float(row["psf_fwhm"]), float(row["psf_beta"]))
 
 
+@single_threaded_blas()
 def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = None) -> np.ndarray:
     """Re-render a row's ``image_clean`` exactly (float32, bit for bit) from its truth columns.
 
