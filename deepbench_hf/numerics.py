@@ -6,27 +6,30 @@ Two libraries choose their code for the CPU they run on, when they are loaded:
   of those paths (``exp``, ``log``, ``power``, ``expm1``, ``log1p``, ``tan``, ``arctan2``, ...)
   round differently from the baseline path by about an ulp;
 * OpenBLAS's kernels (the matrix products of pixel integration, the separable PSF convolution
-  and the lensing refinement): each CPU family's kernel sums in its own order.
+  and the lensing refinement): each CPU family's kernel sums in its own order;
+* glibc's libm (called by numpy's baseline code and Python's ``math``): its FMA variants of
+  ``exp``, ``log``, ``pow``, ``sin``, ... differ from the SSE2 ones in ~0.1 % of the values.
 
 Measured on an AVX-512 machine: the same config and seed gave sky and lensing images differing
 in a third to three quarters of their pixels (at float32 rounding, ~1e-7 relative) and N-body
 orbits differing at 1e-11 and growing, depending only on numpy's SIMD paths; and, with numpy's
 paths fixed, sky and lensing images differing in ~3 % of their pixels between OpenBLAS's
-SkylakeX and Haswell kernels.
+SkylakeX and Haswell kernels; and, with both fixed, float64 truth (S/N, flux in frame, lensed
+source) differing at 1e-16 between libm's variants.
 
-So every row that is stored is computed with both pinned (:func:`portable_variables`): numpy
-runs its **baseline** code (the instruction set its wheel requires of every CPU, ``X86_V2`` on
-x86-64: ``NPY_DISABLE_CPU_FEATURES`` names every dispatched target) and, on x86-64, OpenBLAS its
-``Nehalem`` kernels (``OPENBLAS_CORETYPE``; MKL, where numpy uses it, its ``MKL_CBWR=COMPATIBLE``
-mode), with one BLAS thread (:func:`single_threaded_blas`: threaded kernels split their sums by
-the thread count). Builds run their shards, and ``deepbench verify --regenerate`` its rows, in
-processes started that way, unless the current process already is one (:func:`is_portable`).
-The cost is ~10-20 % of a row's time, nearly all of it numpy's.
+So every row that is stored is computed with all three pinned (:func:`portable_variables`):
+numpy runs its **baseline** code (the instruction set its wheel requires of every CPU,
+``X86_V2`` on x86-64: ``NPY_DISABLE_CPU_FEATURES`` names every dispatched target); on x86-64,
+OpenBLAS its ``Nehalem`` kernels (``OPENBLAS_CORETYPE``; MKL, where numpy uses it, its
+``MKL_CBWR=COMPATIBLE`` mode) and glibc's libm its SSE2 variants (:data:`GLIBC_HWCAPS`); with
+one BLAS thread (:func:`single_threaded_blas`: threaded kernels split their sums by the thread
+count). Builds run their shards, and ``deepbench verify --regenerate`` its rows, in processes
+started that way, unless the current process already is one (:func:`is_portable`). The cost is
+~15-25 % of a row's time, most of it numpy's.
 
 Still machine-dependent, and recorded in every build record (:func:`numeric_platform`): the CPU
-architecture (aarch64 runs other code than x86-64, and its OpenBLAS kernels are not pinned), the
-numpy, scipy and OpenBLAS versions, and the C library's math functions (glibc picks FMA variants
-of ``exp``, ``log``, ``pow`` per CPU; they are correctly rounded in all but rare cases).
+architecture (aarch64 runs other code than x86-64, and its OpenBLAS kernels and libm are not
+pinned), the C library and its version, and the numpy, scipy and OpenBLAS versions.
 
 In-process calls (:func:`deepbench_hf.generate.generate_rows`, ``regenerate_row``,
 ``render_clean_from_row``) use the process's libraries as they are: bit-identical to built data
@@ -55,6 +58,7 @@ from .errors import BuildError
 
 __all__ = [
     "DISABLE_VARIABLE",
+    "GLIBC_HWCAPS",
     "OPENBLAS_CORES",
     "PortableWorker",
     "dispatched_targets",
@@ -102,13 +106,54 @@ OPENBLAS_CORES = {"x86_64": "Nehalem", "AMD64": "Nehalem"}
 that runs numpy's baseline can run."""
 
 
+GLIBC_HWCAPS = (
+    "glibc.cpu.hwcaps=-AVX,-AVX2,-FMA,-FMA4,-AVX_Usable,-AVX2_Usable,-FMA_Usable,-FMA4_Usable"
+)
+"""The glibc tunable (in ``GLIBC_TUNABLES``, read when a process starts) that makes glibc's libm
+resolve ``exp``, ``log``, ``pow``, ``sin``, ``atan2``, ... to their SSE2 variants on x86-64 rather
+than the FMA / AVX ones a CPU supports (the ``_Usable`` names are those of glibc < 2.33)."""
+
+
+def _libc() -> str | None:
+    """``"glibc 2.36"`` or the like, ``None`` where not known (not Linux, or not glibc)."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _pins_libm() -> bool:
+    libc = _libc()
+    return platform.machine() in OPENBLAS_CORES and libc is not None and libc.startswith("glibc")
+
+
 def portable_variables() -> dict[str, str]:
-    """The environment variables that pin numpy's and the BLAS's code paths in a new process."""
+    """The environment variables that pin numpy's, the BLAS's and (glibc on x86-64) the C math
+    library's code paths in a new process."""
     variables = {DISABLE_VARIABLE: " ".join(dispatched_targets()), "MKL_CBWR": "COMPATIBLE"}
     core = OPENBLAS_CORES.get(platform.machine())
     if core is not None:
         variables["OPENBLAS_CORETYPE"] = core
+    if _pins_libm():
+        tunables = [t for t in os.environ.get("GLIBC_TUNABLES", "").split(":") if t]
+        if GLIBC_HWCAPS not in tunables:
+            tunables.append(GLIBC_HWCAPS)
+        variables["GLIBC_TUNABLES"] = ":".join(tunables)
     return variables
+
+
+@functools.cache
+def _started_with_libm_pinned() -> bool:
+    """Whether this process started with :data:`GLIBC_HWCAPS` (its initial environment: setting
+    ``os.environ`` later changes nothing in a running process's libm)."""
+    try:
+        initial = Path("/proc/self/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    for entry in initial:
+        if entry.startswith(b"GLIBC_TUNABLES="):
+            return GLIBC_HWCAPS in entry.decode(errors="replace").split("=", 1)[1].split(":")
+    return False
 
 
 def _openblas() -> list[dict[str, Any]]:
@@ -118,9 +163,12 @@ def _openblas() -> list[dict[str, Any]]:
 
 
 def is_portable() -> bool:
-    """Whether this process computes portable rows: its numpy runs its baseline code only and
-    its OpenBLAS libraries (if any, on a pinned architecture) their pinned kernels."""
+    """Whether this process computes portable rows: its numpy runs its baseline code only, its
+    OpenBLAS libraries (if any, on a pinned architecture) their pinned kernels, and (glibc on
+    x86-64) it started with libm's SSE2 variants."""
     if enabled_targets():
+        return False
+    if _pins_libm() and not _started_with_libm_pinned():
         return False
     core = OPENBLAS_CORES.get(platform.machine())
     return core is None or all(info.get("architecture") == core for info in _openblas())
@@ -151,7 +199,10 @@ def single_threaded_blas() -> Iterator[None]:
 def numeric_state() -> str:
     """This process's numpy SIMD targets and OpenBLAS kernels, for messages."""
     cores = sorted({str(info.get("architecture")) for info in _openblas()})
-    return f"numpy SIMD {enabled_targets() or 'baseline only'}, OpenBLAS kernels {cores}"
+    libm = "SSE2 variants" if _started_with_libm_pinned() else "the CPU's variants"
+    return (
+        f"numpy SIMD {enabled_targets() or 'baseline only'}, OpenBLAS kernels {cores}, libm {libm}"
+    )
 
 
 def portable_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -181,7 +232,8 @@ def portable_environment() -> Iterator[None]:
 def numeric_platform() -> dict[str, Any]:
     """What the bits of a portable row depend on, as recorded in every build record: the CPU
     architecture, numpy's baseline there, numpy's BLAS and its version, the pinned OpenBLAS
-    kernels (``None`` where they are not pinned), and the numpy and scipy versions."""
+    kernels and libm variants (``None`` where not pinned), the C library, and the numpy and
+    scipy versions."""
     import scipy
 
     return {
@@ -190,6 +242,8 @@ def numeric_platform() -> dict[str, Any]:
         "numpy_baseline": list(_umath().__cpu_baseline__),
         "numpy_blas": _numpy_blas(),
         "openblas_kernels": OPENBLAS_CORES.get(platform.machine()),
+        "libc": _libc(),
+        "libm_variants": "SSE2" if _pins_libm() else None,
         "scipy": scipy.__version__,
     }
 

@@ -1,7 +1,8 @@
 """Shared fixtures: small builds reused across test modules (built once per session).
 
-The test process pins numpy's and OpenBLAS's code paths as builds do (:mod:`deepbench_hf.numerics`),
-so that rows generated here are bit-identical to built ones on any CPU; ``tests/test_numerics.py``
+The test process pins numpy's, OpenBLAS's and libm's code paths as builds do
+(:mod:`deepbench_hf.numerics`), so that rows generated here are bit-identical to built ones on any
+CPU; ``tests/test_numerics.py``
 starts processes without the pins to test that builds from such processes are unchanged.
 """
 
@@ -13,9 +14,9 @@ import subprocess
 import sys
 
 
-def _pin_numeric_code_paths() -> None:
-    """Pin numpy's and OpenBLAS's code paths for this process (before numpy is imported), or
-    restart pytest with them pinned if a plugin imported numpy already."""
+def _missing_pins() -> dict[str, str]:
+    """The pinning variables (numpy's, OpenBLAS's and glibc libm's code paths) this process
+    did not start with."""
     variables = json.loads(
         subprocess.run(
             [sys.executable, "-m", "deepbench_hf.portable", "--json"],
@@ -24,13 +25,23 @@ def _pin_numeric_code_paths() -> None:
             check=True,
         ).stdout
     )
-    missing = {k: v for k, v in variables.items() if k not in os.environ}
-    os.environ.update(missing)
-    if missing and "numpy" in sys.modules:
-        os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
+    return {k: v for k, v in variables.items() if os.environ.get(k) != v}
 
 
-_pin_numeric_code_paths()
+_MISSING_PINS = _missing_pins()
+
+
+def pytest_configure(config: object) -> None:
+    """Restart pytest once with the pins: glibc reads its tunables, numpy and OpenBLAS their
+    variables, only when the process or the library starts."""
+    if not _MISSING_PINS:
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")  # type: ignore[attr-defined]
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)  # give the new process the real stdout/stderr
+    os.environ.update(_MISSING_PINS)
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
+
 
 from pathlib import Path  # noqa: E402
 
