@@ -10,8 +10,9 @@ configs). For each named config it generates ``N`` rows of its train split with
   stages, so read the shares as a ranking, not as exact fractions).
 
 Like the other benchmarks it pins itself to CPU 0 with single-threaded BLAS/OpenMP. Like a build,
-it pins numpy's and OpenBLAS's code paths (:mod:`deepbench_hf.numerics`): rows computed in a
-process with numpy's SIMD dispatch on are ~10-20 % faster and not portable.
+it pins numpy's, OpenBLAS's and libm's code paths (:mod:`deepbench_hf.numerics`; it restarts
+itself with them): rows computed in a process without the pins are ~15-30 % faster and not
+portable.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {0})
-if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # numpy's and OpenBLAS's code pinned, as in builds
+if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # restart with the code paths pinned, as builds
     import json
     import subprocess
     import sys
 
     _pins = [sys.executable, "-m", "deepbench_hf.portable", "--json"]
     os.environ.update(json.loads(subprocess.run(_pins, capture_output=True, check=True).stdout))
+    os.execv(sys.executable, [sys.executable, *sys.argv])  # glibc reads its tunables at start
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
@@ -42,6 +44,7 @@ from _machine import cpu_model, load_average  # noqa: E402
 
 from deepbench_hf.config import BuildConfig, load_config  # noqa: E402
 from deepbench_hf.generate import generate_rows  # noqa: E402
+from deepbench_hf.numerics import is_portable, numeric_state  # noqa: E402
 
 DEFAULT_CONFIGS = ("sky-easy", "sky-medium", "sky-hard", "lensing-easy", "lensing", "lensing-hard")
 
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# deepbench-hf rows profile  ({now})")
     print(f"# command: python bench/profile_rows.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"# cpu: {cpu_model()} | pinned to CPU 0 | load average at start: {load_average()}")
+    print(f"# numerics: {numeric_state()} (portable: {is_portable()})")
     for name in args.configs:
         config = load_config(name)
         if config.kind not in STAGES:

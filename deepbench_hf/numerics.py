@@ -25,7 +25,7 @@ OpenBLAS its ``Nehalem`` kernels (``OPENBLAS_CORETYPE``; MKL, where numpy uses i
 one BLAS thread (:func:`single_threaded_blas`: threaded kernels split their sums by the thread
 count). Builds run their shards, and ``deepbench verify --regenerate`` its rows, in processes
 started that way, unless the current process already is one (:func:`is_portable`). The cost is
-~15-25 % of a row's time, most of it numpy's.
+~15-30 % of a row's time, most of it numpy's.
 
 Still machine-dependent, and recorded in every build record (:func:`numeric_platform`): the CPU
 architecture (aarch64 runs other code than x86-64, and its OpenBLAS kernels and libm are not
