@@ -89,8 +89,9 @@ def regenerate_row(config: ConfigRef, split: str, index: int) -> dict[str, Any]:
     ``config`` is a :class:`~deepbench_hf.config.BuildConfig` or a builtin config name
     (``"lensing"``) or YAML path, loaded with :func:`~deepbench_hf.config.load_config` as
     ``deepbench build`` loads it (so the name gives the rows of ``deepbench build NAME``). Its
-    bits equal the built row's when this process's numpy runs its baseline code
-    (:func:`deepbench_hf.numerics.is_portable`; builds always do), else to round-off.
+    bits equal the built row's when this process's code paths are pinned as a build's
+    (:func:`deepbench_hf.numerics.is_portable`), else to round-off;
+    ``run_portable(regenerate_row, config, split, index)`` computes it in a pinned process.
     """
     config = as_build_config(config, "regenerate_row")
     return next(generate_rows(config, split, index, index + 1))[1]

@@ -358,8 +358,8 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
     Uses only ``objects`` (kind and profile parameters), ``psf_kind``, ``psf_fwhm``, ``psf_beta``
     and the image size (from ``config``, else from the shape of the row's ``image``). ``row`` may
     come from :func:`deepbench_hf.regenerate_row` or from ``datasets.load_dataset`` (python or
-    numpy format). Bit for bit against built rows in a process whose numpy runs its baseline
-    code (:func:`deepbench_hf.numerics.is_portable`), to round-off otherwise.
+    numpy format). Bit for bit against built rows in a process whose code paths are pinned as a
+    build's (:func:`deepbench_hf.numerics.is_portable`), to round-off otherwise.
     """
     if config is not None:
         shape = image_size(config)
