@@ -7,8 +7,8 @@
 
 A custom or overridden config: ``DeepBench.from_build_config(cfg)`` with
 ``cfg = load_config("my.yaml", ["noise.gaussian.sigma=0"])``. Rows are the same as the ones
-``deepbench build`` writes (both call :func:`deepbench_hf.generate.generate_rows`, by numpy's
-baseline code: :mod:`deepbench_hf.numerics`).
+``deepbench build`` writes (both call :func:`deepbench_hf.generate.generate_rows`, with the code
+paths of numpy, OpenBLAS and libm pinned: :mod:`deepbench_hf.numerics`).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def _libc() -> str | None:
 
 def _pins_libm() -> bool:
     libc = _libc()
-    return platform.machine() in OPENBLAS_CORES and libc is not None and libc.startswith("glibc")
+    return platform.machine() == "x86_64" and libc is not None and libc.startswith("glibc")
 
 
 def portable_variables() -> dict[str, str]:
@@ -249,7 +249,8 @@ def numeric_platform() -> dict[str, Any]:
 
 
 class PortableWorker:
-    """A Python process whose numpy runs its baseline code, serving calls one at a time.
+    """A Python process with the code paths pinned (:func:`portable_variables`), serving calls
+    one at a time.
 
     ``with PortableWorker() as worker: worker.call(function, *args)``: the function, its
     arguments and its result must pickle; an exception raised by the call is raised here again.
@@ -308,7 +309,7 @@ class PortableWorker:
 
 
 def run_portable(function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)``, computed by numpy's baseline code: here if this process is portable,
+    """``function(*args)`` computed with the code paths pinned: here if this process is portable,
     else in a :class:`PortableWorker` started for this call."""
     if is_portable():
         return function(*args)
@@ -318,8 +319,8 @@ def run_portable(function: Callable[..., T], *args: Any) -> T:
 
 @contextmanager
 def portable_caller() -> Iterator[Callable[..., Any]]:
-    """A ``call(function, *args)`` computed by numpy's baseline code: directly if this process is
-    portable, else by one :class:`PortableWorker` kept for the block."""
+    """A ``call(function, *args)`` computed with the code paths pinned: directly if this process
+    is portable, else by one :class:`PortableWorker` kept for the block."""
     if is_portable():
         yield lambda function, *args: function(*args)
         return

@@ -290,7 +290,7 @@ def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str
     tables: dict[str, pa.Table | None] = {}
     checked = 0
     picks = sample_rows(record, n)
-    # computed as a build computes them: by numpy's baseline code (deepbench_hf.numerics)
+    # computed as a build computes them: code paths pinned (deepbench_hf.numerics)
     regenerated = run_portable(regenerate_rows, config, picks)
     for (split, index), row in zip(picks, regenerated, strict=True):
         shards = record["splits"][split]["shards"]

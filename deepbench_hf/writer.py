@@ -9,10 +9,10 @@ Layout of an output folder ``DIR`` (a local path or any fsspec URL, e.g. ``s3://
 A shard is a pure function of (config, split, shard index): shard ``i`` holds examples
 ``[i * shard_size, min((i + 1) * shard_size, n))``. Shards are therefore bit-identical whatever
 runs them: one process, ``num_proc`` local processes, or the workers of a Dask cluster. Their rows
-are computed by numpy's baseline code whatever the CPU (:mod:`deepbench_hf.numerics`): local
-builds run shards in worker processes started that way (one, for ``num_proc=1``, when the
-building process's numpy dispatches), and a Dask task whose worker's numpy dispatches hands its
-shard to such a process.
+are computed with the code paths of numpy, OpenBLAS and libm pinned, whatever the CPU
+(:mod:`deepbench_hf.numerics`): local builds run shards in worker processes started that way
+(one, for ``num_proc=1``, when the building process is not), and a Dask task on an unpinned
+worker hands its shard to such a process.
 
 Atomicity: shards are written into a hidden staging folder beside ``DIR``
 (``.<DIR name>.deepbench-staging/<config>``). Only when every shard is complete is the config folder
@@ -156,8 +156,8 @@ def write_shard(config: BuildConfig, shard: ShardSpec, stage_url: str) -> ShardR
     """Generate and write one shard into ``stage_url`` (reusing an identical complete one there).
 
     Runs anywhere: in this process, a local worker process, or a Dask worker that can reach
-    ``stage_url``. A process whose numpy dispatches to SIMD code above its baseline generates
-    the shard in a portable child process (:func:`~deepbench_hf.numerics.run_portable`).
+    ``stage_url``. A process whose code paths are not pinned generates the shard in a pinned
+    child process (:func:`~deepbench_hf.numerics.run_portable`).
     """
     if not is_portable():
         return run_portable(write_shard, config, shard, stage_url)
@@ -224,8 +224,8 @@ def _run_local(
         initializer=_leave_interrupts_to_the_parent,
     )
     try:
-        # Workers start with numpy's SIMD dispatch off (as shards are submitted), so that their
-        # rows do not depend on the CPU.
+        # Workers start with the code paths pinned (as shards are submitted), so that their rows
+        # do not depend on the CPU.
         with portable_environment():
             futures = {pool.submit(write_shard, config, s, stage_url): s for s in shards}
         for future in as_completed(futures):
