@@ -20,7 +20,7 @@ from typing import Any
 import datasets
 
 from .config import BuildConfig, builtin_config_names, load_config
-from .generate import generate_rows
+from .generate import BATCH_SIZE, generate_rows
 from .kinds import features_for
 from .numerics import portable_caller
 from .writer import plan_shards
@@ -105,7 +105,9 @@ class DeepBench(datasets.GeneratorBasedBuilder):
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         with portable_caller() as call:
             for start, stop in zip(starts, stops, strict=True):
-                yield from call(_rows, self._build, split, start, stop)
+                # in chunks: a worker's rows are held (and pickled) whole until it replies
+                for first in range(start, stop, BATCH_SIZE):
+                    yield from call(_rows, self._build, split, first, min(first + BATCH_SIZE, stop))
 
 
 def _rows(

@@ -6,6 +6,8 @@ exits non-zero. Messages name the file, the field path and what is allowed.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DeepBenchError(Exception):
     """Base class of every error deepbench-hf reports to a user."""
@@ -41,6 +43,16 @@ class ConfigError(DeepBenchError, ValueError):
         self.related = related
         where = f"{source}: {path}" if path else source
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickles (e.g. back from a worker process) with its keyword-only field and notes
+        return (_config_error, (self.source, self.path, self.message, self.related), self.__dict__)
+
+
+def _config_error(
+    source: str, path: str, message: str, related: tuple[str, ...] | None
+) -> ConfigError:
+    return ConfigError(source, path, message, related=related)
 
 
 class BuildError(DeepBenchError):

@@ -1,6 +1,6 @@
 """Portable numerics: dataset rows whose bits do not depend on the CPU that computed them.
 
-Two libraries choose their code for the CPU they run on, when they are loaded:
+Three libraries choose their code for the CPU they run on, when they are loaded:
 
 * numpy's ufuncs (SIMD dispatch, e.g. AVX2 or AVX-512 on x86-64): the transcendental functions
   of those paths (``exp``, ``log``, ``power``, ``expm1``, ``log1p``, ``tan``, ``arctan2``, ...)
@@ -40,6 +40,7 @@ starts), equal to round-off otherwise.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pickle
 import platform
@@ -47,6 +48,8 @@ import signal
 import struct
 import subprocess
 import sys
+import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,12 +63,14 @@ __all__ = [
     "DISABLE_VARIABLE",
     "GLIBC_HWCAPS",
     "OPENBLAS_CORES",
+    "UNSET_VARIABLES",
     "PortableWorker",
     "dispatched_targets",
     "enabled_targets",
     "is_portable",
     "numeric_platform",
     "numeric_state",
+    "pinning_problems",
     "portable_caller",
     "portable_environ",
     "portable_environment",
@@ -127,18 +132,32 @@ def _pins_libm() -> bool:
     return platform.machine() == "x86_64" and libc is not None and libc.startswith("glibc")
 
 
+UNSET_VARIABLES = ("NPY_ENABLE_CPU_FEATURES",)
+"""Variables a pinned process must not inherit (numpy refuses to import with both lists set)."""
+
+_serving = False  # set in a PortableWorker process: it computes its calls itself
+
+
 def portable_variables() -> dict[str, str]:
     """The environment variables that pin numpy's, the BLAS's and (glibc on x86-64) the C math
-    library's code paths in a new process."""
-    variables = {DISABLE_VARIABLE: " ".join(dispatched_targets()), "MKL_CBWR": "COMPATIBLE"}
+    library's code paths in a new process, with one BLAS / OpenMP thread (each process is one
+    core's worker). Unset :data:`UNSET_VARIABLES` as well."""
+    variables = {
+        DISABLE_VARIABLE: " ".join(dispatched_targets()),
+        "MKL_CBWR": "COMPATIBLE",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     core = OPENBLAS_CORES.get(platform.machine())
     if core is not None:
         variables["OPENBLAS_CORETYPE"] = core
     if _pins_libm():
-        tunables = [t for t in os.environ.get("GLIBC_TUNABLES", "").split(":") if t]
-        if GLIBC_HWCAPS not in tunables:
-            tunables.append(GLIBC_HWCAPS)
-        variables["GLIBC_TUNABLES"] = ":".join(tunables)
+        # Ours first: glibc leaves only the first tunable in the process's initial environment,
+        # where _started_with_libm_pinned looks for it. The user's other tunables follow.
+        tunables = os.environ.get("GLIBC_TUNABLES", "").split(":")
+        others = [t for t in tunables if t and not t.startswith("glibc.cpu.hwcaps=")]
+        variables["GLIBC_TUNABLES"] = ":".join([GLIBC_HWCAPS, *others])
     return variables
 
 
@@ -151,8 +170,8 @@ def _started_with_libm_pinned() -> bool:
     except OSError:
         return False
     for entry in initial:
-        if entry.startswith(b"GLIBC_TUNABLES="):
-            return GLIBC_HWCAPS in entry.decode(errors="replace").split("=", 1)[1].split(":")
+        if entry.startswith(b"GLIBC_TUNABLES="):  # glibc cuts it after the first tunable
+            return entry.decode(errors="replace").split("=", 1)[1].split(":")[0] == GLIBC_HWCAPS
     return False
 
 
@@ -162,16 +181,45 @@ def _openblas() -> list[dict[str, Any]]:
     return [info for info in threadpool_info() if info.get("internal_api") == "openblas"]
 
 
-def is_portable() -> bool:
-    """Whether this process computes portable rows: its numpy runs its baseline code only, its
-    OpenBLAS libraries (if any, on a pinned architecture) their pinned kernels, and (glibc on
-    x86-64) it started with libm's SSE2 variants."""
+def pinning_problems() -> list[str]:
+    """What in this process is not pinned (empty when numpy runs its baseline code only, OpenBLAS
+    its pinned kernels and, glibc on x86-64, libm its SSE2 variants)."""
+    problems = []
     if enabled_targets():
-        return False
-    if _pins_libm() and not _started_with_libm_pinned():
-        return False
+        problems.append(f"numpy dispatches to {enabled_targets()}")
     core = OPENBLAS_CORES.get(platform.machine())
-    return core is None or all(info.get("architecture") == core for info in _openblas())
+    if core is not None:
+        kernels = sorted({str(info.get("architecture")) for info in _openblas()} - {core})
+        if kernels:
+            problems.append(f"OpenBLAS runs its {kernels} kernels, not {core}")
+    if _pins_libm() and not _started_with_libm_pinned():
+        problems.append("glibc's libm runs the CPU's FMA/AVX variants")
+    return problems
+
+
+def is_portable() -> bool:
+    """Whether this process computes rows itself: when nothing is left unpinned
+    (:func:`pinning_problems`), or when it is a :class:`PortableWorker` (as pinned as its machine
+    allows, e.g. an OpenBLAS built for one CPU ignores ``OPENBLAS_CORETYPE``; a warning says what
+    is not, once)."""
+    problems = pinning_problems()
+    if not problems:
+        return True
+    if _serving:
+        _warn_unpinned(tuple(problems))
+        return True
+    return False
+
+
+@functools.cache
+def _warn_unpinned(problems: tuple[str, ...]) -> None:
+    warnings.warn(
+        "deepbench-hf could not pin every code path in this process ("
+        + "; ".join(problems)
+        + "): its rows may differ from another CPU's at round-off",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _numpy_blas() -> str | None:
@@ -191,13 +239,17 @@ def _blas_controller() -> Any:
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Within the block (or the decorated function), BLAS runs one thread: OpenBLAS's threaded
-    kernels split their sums by the number of threads, so a row's bits would depend on it."""
+    kernels split their sums by the number of threads, so a row's bits would depend on it.
+
+    A safeguard for a pinned process started with more BLAS threads: :func:`portable_variables`
+    already start one with ``OPENBLAS_NUM_THREADS=1``, which is what holds in threads other than
+    the main one (OpenBLAS 0.3.31 ignores a limit set from them)."""
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield
 
 
 def numeric_state() -> str:
-    """This process's numpy SIMD targets and OpenBLAS kernels, for messages."""
+    """This process's numpy SIMD targets, OpenBLAS kernels and libm variants, for messages."""
     cores = sorted({str(info.get("architecture")) for info in _openblas()})
     libm = "SSE2 variants" if _started_with_libm_pinned() else "the CPU's variants"
     return (
@@ -206,9 +258,12 @@ def numeric_state() -> str:
 
 
 def portable_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: this process's) with :func:`portable_variables`, for a new Python
-    process that then computes portable rows."""
-    return {**(os.environ if environ is None else environ), **portable_variables()}
+    """``environ`` (default: this process's) with :func:`portable_variables` and without
+    :data:`UNSET_VARIABLES`, for a new Python process that then computes portable rows."""
+    env = {**(os.environ if environ is None else environ), **portable_variables()}
+    for name in UNSET_VARIABLES:
+        env.pop(name, None)
+    return env
 
 
 @contextmanager
@@ -217,8 +272,10 @@ def portable_environment() -> Iterator[None]:
     :func:`portable_variables`; this process's libraries are unchanged. Not thread-safe: it
     sets ``os.environ``."""
     variables = portable_variables()
-    previous = {name: os.environ.get(name) for name in variables}
+    previous = {name: os.environ.get(name) for name in (*variables, *UNSET_VARIABLES)}
     os.environ.update(variables)
+    for name in UNSET_VARIABLES:
+        os.environ.pop(name, None)
     try:
         yield
     finally:
@@ -241,7 +298,9 @@ def numeric_platform() -> dict[str, Any]:
         "numpy": np.__version__,
         "numpy_baseline": list(_umath().__cpu_baseline__),
         "numpy_blas": _numpy_blas(),
-        "openblas_kernels": OPENBLAS_CORES.get(platform.machine()),
+        "openblas_kernels": (
+            OPENBLAS_CORES.get(platform.machine()) if "openblas" in str(_numpy_blas()) else None
+        ),
         "libc": _libc(),
         "libm_variants": "SSE2" if _pins_libm() else None,
         "scipy": scipy.__version__,
@@ -260,14 +319,13 @@ class PortableWorker:
     """
 
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = portable_environ()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        # The parent's sys.path, set before anything else is imported (as multiprocessing's
+        # spawn does): the worker imports the same deepbench_hf, not one in its working folder.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "deepbench_hf.portable"],
+            [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=portable_environ(),
         )
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
@@ -328,6 +386,11 @@ def portable_caller() -> Iterator[Callable[..., Any]]:
         yield worker.call
 
 
+_BOOTSTRAP = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from deepbench_hf.numerics import serve; serve()"
+)
+
 _LENGTH = struct.Struct("<Q")
 
 
@@ -346,24 +409,36 @@ def _receive(stream: BinaryIO) -> bytes | None:
     return data if len(data) == size else None
 
 
+def _pickled(outcome: tuple[bool, Any]) -> bytes:
+    """``outcome`` pickled, or, if it (or an exception in it) does not survive the round trip, a
+    :class:`BuildError` naming what happened."""
+    try:
+        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        if not outcome[0]:
+            pickle.loads(data)  # an exception whose class cannot be rebuilt from its pickle
+        return data
+    except Exception as exc:
+        what = outcome[1] if not outcome[0] else exc
+        return pickle.dumps((False, BuildError(f"{type(what).__name__}: {what}")))
+
+
 def serve() -> None:
     """Worker side of :class:`PortableWorker`: answer pickled calls until the input closes.
     Anything the calls print goes to stderr; stdout carries the replies only. Ctrl-C reaches
     the whole process group: the caller handles it (and ends this process)."""
+    global _serving
+    _serving = True
+    is_portable()  # warns, once, of what this machine does not let us pin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
     while (request := _receive(requests)) is not None:
         try:
-            if not is_portable():
-                raise BuildError(f"could not pin numpy's / OpenBLAS's code ({numeric_state()})")
             function, args = pickle.loads(request)
             outcome: tuple[bool, Any] = (True, function(*args))
         except Exception as exc:  # handed back to the caller, which raises it
+            if hasattr(exc, "add_note"):  # Python >= 3.11: where it happened, for tracebacks
+                exc.add_note("in deepbench-hf's pinned worker process:\n" + traceback.format_exc())
             outcome = (False, exc)
-        try:
-            reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # a result or an exception that does not pickle
-            reply = pickle.dumps((False, BuildError(f"{type(exc).__name__}: {exc}")))
-        _send(replies, reply)
+        _send(replies, _pickled(outcome))

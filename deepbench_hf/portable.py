@@ -1,8 +1,8 @@
 """``python -m deepbench_hf.portable``: the command-line side of :mod:`deepbench_hf.numerics`.
 
-* no arguments: serve a :class:`~deepbench_hf.numerics.PortableWorker` (its parent starts it
-  with the pinned environment and talks to it over stdin/stdout);
-* ``--shell``: print the pinning variables as ``export`` lines, for
+* no arguments: serve a :class:`~deepbench_hf.numerics.PortableWorker` (workers are started
+  with ``-c`` and the parent's ``sys.path``; this is the same loop);
+* ``--shell``: print the pinning variables as ``unset`` / ``export`` lines, for
   ``eval "$(python -m deepbench_hf.portable --shell)"`` before starting Dask workers;
 * ``--json``: print them as a JSON object.
 
@@ -16,7 +16,7 @@ import json
 import shlex
 import sys
 
-from .numerics import portable_variables, serve
+from .numerics import UNSET_VARIABLES, portable_variables, serve
 
 
 def main(argv: list[str]) -> None:
@@ -24,7 +24,9 @@ def main(argv: list[str]) -> None:
     if "--json" in argv:
         print(json.dumps(portable_variables()))
     elif "--shell" in argv:
-        print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in portable_variables().items()))
+        lines = [f"unset {name}" for name in UNSET_VARIABLES]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in portable_variables().items()]
+        print("\n".join(lines))
     else:
         serve()
 

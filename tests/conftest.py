@@ -2,8 +2,8 @@
 
 The test process pins numpy's, OpenBLAS's and libm's code paths as builds do
 (:mod:`deepbench_hf.numerics`), so that rows generated here are bit-identical to built ones on any
-CPU; ``tests/test_numerics.py``
-starts processes without the pins to test that builds from such processes are unchanged.
+CPU; ``tests/test_numerics.py`` starts processes without the pins to test that builds from such
+processes are unchanged.
 """
 
 from __future__ import annotations
@@ -28,19 +28,31 @@ def _missing_pins() -> dict[str, str]:
     return {k: v for k, v in variables.items() if os.environ.get(k) != v}
 
 
+os.environ.pop("NPY_ENABLE_CPU_FEATURES", None)  # numerics.UNSET_VARIABLES
 _MISSING_PINS = _missing_pins()
+_RESTARTED = "DEEPBENCH_TEST_RESTARTED"
 
 
-def pytest_configure(config: object) -> None:
-    """Restart pytest once with the pins: glibc reads its tunables, numpy and OpenBLAS their
-    variables, only when the process or the library starts."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Restart this very command (``sys.orig_argv``: pytest, ``python -m pytest``, coverage, a
+    script calling ``pytest.main``) once with the pins: glibc reads its tunables, numpy and
+    OpenBLAS their variables, only when the process or the library starts."""
     if not _MISSING_PINS:
         return
-    capture = config.pluginmanager.getplugin("capturemanager")  # type: ignore[attr-defined]
+    if os.environ.get(_RESTARTED):
+        pytest.exit(
+            f"could not start the tests with {sorted(_MISSING_PINS)} set; run them after "
+            'eval "$(python -m deepbench_hf.portable --shell)"',
+            returncode=4,
+        )
+    capture = config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
         capture.suspend_global_capture(in_=True)  # give the new process the real stdout/stderr
-    os.environ.update(_MISSING_PINS)
-    os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
+    env = {**os.environ, **_MISSING_PINS, _RESTARTED: "1"}
+    if os.name == "nt":  # no exec on Windows: run the command and pass its exit code on
+        sys.stdout.flush()
+        os._exit(subprocess.call([sys.executable, *sys.orig_argv[1:]], env=env))
+    os.execve(sys.executable, sys.orig_argv, env)
 
 
 from pathlib import Path  # noqa: E402

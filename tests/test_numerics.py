@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from deepbench_hf import load_config
-from deepbench_hf.errors import BuildError
+from deepbench_hf.errors import BuildError, ConfigError
 from deepbench_hf.generate import generate_rows
 from deepbench_hf.numerics import (
     DISABLE_VARIABLE,
@@ -37,7 +37,7 @@ from deepbench_hf.numerics import (
 from deepbench_hf.writer import build_config
 
 CONFIG = ("sky-medium", ["shard_size=4"], {"train": 8, "validation": 4, "test": 0})
-PINS = (DISABLE_VARIABLE, "OPENBLAS_CORETYPE", "MKL_CBWR", "GLIBC_TUNABLES")
+PINS = (DISABLE_VARIABLE, "OPENBLAS_CORETYPE", "MKL_CBWR", "GLIBC_TUNABLES", "OPENBLAS_NUM_THREADS")
 
 
 def _run_unpinned(script: str, tmp_path: Path, *, free: tuple[str, ...] = PINS) -> dict:
@@ -175,8 +175,46 @@ def test_a_portable_worker_serves_many_calls_and_survives_their_exceptions():
         with pytest.raises(ValueError, match="invalid literal"):
             worker.call(int, "not a number")
         assert worker.call(sorted, [3, 1, 2]) == [1, 2, 3]
+        with pytest.raises(ConfigError, match="sky-hrad: unknown config") as raised:
+            worker.call(load_config, "sky-hrad")  # its own pickling (keyword-only field)
+        if sys.version_info >= (3, 11):
+            assert "pinned worker process" in "".join(raised.value.__notes__)
+        with pytest.raises(BuildError, match="_Unrebuildable: two arguments"):
+            worker.call(_raise_unrebuildable)  # pickles, but its class cannot be rebuilt
         with pytest.raises(BuildError, match="exited with code 3"):
             worker.call(os._exit, 3)
+
+
+class _Unrebuildable(Exception):
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def _raise_unrebuildable() -> None:
+    raise _Unrebuildable("two", "arguments")
+
+
+def test_a_user_glibc_tunable_keeps_the_pins(monkeypatch):
+    """glibc leaves only the first tunable in a process's initial environment: ours goes first
+    and a user's other tunables follow (a user's glibc.malloc.arena_max made every build fail)."""
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.cpu.hwcaps=-SSE4_2")
+    env = portable_environ()
+    if "GLIBC_TUNABLES" not in portable_variables():
+        pytest.skip("libm is not pinned here (not glibc on x86-64)")
+    tunables = env["GLIBC_TUNABLES"].split(":")
+    assert tunables[1:] == ["glibc.malloc.arena_max=2"]  # the user's hwcaps give way to ours
+    check = "from deepbench_hf.numerics import *; print(is_portable(), pinning_problems())"
+    out = subprocess.run(
+        [sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "True []"
+
+
+def test_pinned_processes_start_with_one_blas_thread():
+    from threadpoolctl import threadpool_info
+
+    assert portable_variables()["OPENBLAS_NUM_THREADS"] == "1"
+    assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {1}
 
 
 def test_rows_do_not_depend_on_the_callers_blas_threads():
@@ -196,9 +234,12 @@ def test_the_pinning_variables_print_for_a_shell_and_as_json():
     command = [sys.executable, "-m", "deepbench_hf.portable"]
     shell = subprocess.run([*command, "--shell"], capture_output=True, text=True, check=True)
     assert shell.stderr == ""
-    exported = dict(
-        line.removeprefix("export ").split("=", 1) for line in shell.stdout.split("\n") if line
-    )
+    lines = shell.stdout.splitlines()
+    assert [line for line in lines if line.startswith("unset ")] == [
+        "unset NPY_ENABLE_CPU_FEATURES"
+    ]
+    exports = [line.removeprefix("export ") for line in lines if line.startswith("export ")]
+    exported = dict(line.split("=", 1) for line in exports)
     assert set(exported) == set(portable_variables())
     as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
     assert json.loads(as_json.stdout) == portable_variables()
