@@ -247,7 +247,10 @@ def build_record(
         "class_names": kind.class_names(config),
         "splits": splits,
         "software": software_versions(),
-        "numerics": numeric_platform(),
+        "numerics": {
+            **numeric_platform(),
+            "unpinned": sorted({p for shard in shards for p in shard.get("unpinned", ())}),
+        },
         "command": _portable_command(command or f"deepbench build {config.name} --out DIR"),
     }
 

@@ -40,7 +40,6 @@ starts), equal to round-off otherwise.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import pickle
 import platform
@@ -199,13 +198,14 @@ def pinning_problems() -> list[str]:
 
 def is_portable() -> bool:
     """Whether this process computes rows itself: when nothing is left unpinned
-    (:func:`pinning_problems`), or when it is a :class:`PortableWorker` (as pinned as its machine
-    allows, e.g. an OpenBLAS built for one CPU ignores ``OPENBLAS_CORETYPE``; a warning says what
-    is not, once)."""
+    (:func:`pinning_problems`), or when it is a :class:`PortableWorker` whose OpenBLAS ignores
+    ``OPENBLAS_CORETYPE`` (one built for a single CPU: a warning says so, once, and build records
+    list it as ``unpinned``). numpy's dispatch and libm are always pinnable where pinned at all:
+    a worker with either unpinned refuses its calls."""
     problems = pinning_problems()
     if not problems:
         return True
-    if _serving:
+    if _serving and all(p.startswith("OpenBLAS") for p in problems):
         _warn_unpinned(tuple(problems))
         return True
     return False
@@ -322,7 +322,7 @@ class PortableWorker:
         # The parent's sys.path, set before anything else is imported (as multiprocessing's
         # spawn does): the worker imports the same deepbench_hf, not one in its working folder.
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path)],
+            [sys.executable, "-c", _BOOTSTRAP, *(p for p in sys.path if isinstance(p, str))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=portable_environ(),
@@ -340,7 +340,12 @@ class PortableWorker:
         if reply is None:
             code = self._process.wait()
             raise BuildError(f"portable worker process exited with code {code} (see its stderr)")
-        ok, value = pickle.loads(reply)
+        try:
+            ok, value = pickle.loads(reply)
+        except Exception as exc:  # e.g. a returned object whose class cannot be rebuilt
+            raise BuildError(
+                f"cannot read the worker's reply: {type(exc).__name__}: {exc}"
+            ) from None
         if not ok:
             raise value
         return value
@@ -348,7 +353,10 @@ class PortableWorker:
     def close(self) -> None:
         """End the worker (it exits when its input closes; killed if it does not within 10 s)."""
         if self._process.stdin is not None:
-            self._process.stdin.close()
+            try:
+                self._process.stdin.close()
+            except BrokenPipeError:  # the worker is gone already
+                pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -386,9 +394,8 @@ def portable_caller() -> Iterator[Callable[..., Any]]:
         yield worker.call
 
 
-_BOOTSTRAP = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from deepbench_hf.numerics import serve; serve()"
+_BOOTSTRAP = (  # sys is built in: nothing is imported from the working folder before the swap
+    "import sys; sys.path[:] = sys.argv[1:]; from deepbench_hf.numerics import serve; serve()"
 )
 
 _LENGTH = struct.Struct("<Q")
@@ -419,7 +426,13 @@ def _pickled(outcome: tuple[bool, Any]) -> bytes:
         return data
     except Exception as exc:
         what = outcome[1] if not outcome[0] else exc
-        return pickle.dumps((False, BuildError(f"{type(what).__name__}: {what}")))
+        try:
+            text = f"{type(what).__name__}: {what}"
+        except Exception:  # a __str__ that fails too
+            text = type(what).__name__
+        error = BuildError(text)
+        error.__dict__.update({k: v for k, v in what.__dict__.items() if k == "__notes__"})
+        return pickle.dumps((False, error))
 
 
 def serve() -> None:
@@ -428,13 +441,15 @@ def serve() -> None:
     the whole process group: the caller handles it (and ends this process)."""
     global _serving
     _serving = True
-    is_portable()  # warns, once, of what this machine does not let us pin
+    pinned = is_portable()  # warns, once, of OpenBLAS kernels this machine does not let us pin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
     while (request := _receive(requests)) is not None:
         try:
+            if not pinned:
+                raise BuildError(f"could not pin the code paths ({'; '.join(pinning_problems())})")
             function, args = pickle.loads(request)
             outcome: tuple[bool, Any] = (True, function(*args))
         except Exception as exc:  # handed back to the caller, which raises it

@@ -46,7 +46,13 @@ from .config import SPLIT_NAMES, BuildConfig
 from .errors import BuildError
 from .generate import generate_rows
 from .kinds import features_for
-from .numerics import is_portable, portable_caller, portable_environment, run_portable
+from .numerics import (
+    is_portable,
+    pinning_problems,
+    portable_caller,
+    portable_environment,
+    run_portable,
+)
 
 META_KEY = b"deepbench"
 INFO_FILE = "deepbench.json"
@@ -78,6 +84,8 @@ class ShardResult:
     num_bytes: int
     file_bytes: int
     sha256: str
+    unpinned: tuple[str, ...] = ()
+    """What the process that computed the rows could not pin (:mod:`deepbench_hf.numerics`)."""
 
 
 def plan_shards(config: BuildConfig) -> list[ShardSpec]:
@@ -180,6 +188,7 @@ def write_shard(config: BuildConfig, shard: ShardSpec, stage_url: str) -> ShardR
         num_bytes,
         len(data),
         hashlib.sha256(data).hexdigest(),
+        tuple(pinning_problems()),
     )
 
 

@@ -160,7 +160,7 @@ def test_run_portable_in_a_portable_process_calls_directly():
 def test_build_record_and_card_state_the_numeric_platform(tmp_path):
     name, overrides, splits = CONFIG
     record = build_config(load_config(name, overrides, splits=splits), tmp_path, progress=False)
-    assert record["numerics"] == numeric_platform()
+    assert record["numerics"] == {**numeric_platform(), "unpinned": []}
     assert record["numerics"]["numpy"] == np.__version__
     assert record["numerics"]["numpy_baseline"]
     card = (tmp_path / "README.md").read_text()
@@ -243,3 +243,37 @@ def test_the_pinning_variables_print_for_a_shell_and_as_json():
     assert set(exported) == set(portable_variables())
     as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
     assert json.loads(as_json.stdout) == portable_variables()
+
+
+def test_a_worker_whose_openblas_ignores_the_pin_builds_and_says_so(tmp_path):
+    """An OpenBLAS built for one CPU ignores OPENBLAS_CORETYPE (mimicked by a sitecustomize that
+    drops it): the worker warns, computes, and the record and card list what was not pinned."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text('import os\nos.environ.pop("OPENBLAS_CORETYPE", None)\n')
+    env = {k: v for k, v in os.environ.items() if k not in PINS}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    script = tmp_path / "build.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            sys.path.append(__import__("pathlib").Path("/nonexistent"))  # not a str: ignored
+            from deepbench_hf import load_config
+            from deepbench_hf.writer import build_config
+            config = load_config("shapes-easy", splits={{"train": 2, "validation": 0, "test": 0}})
+            record = build_config(config, {str(tmp_path / "out")!r}, progress=False)
+            print(json.dumps(record["numerics"]))
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+    )
+    numerics = json.loads(out.stdout.strip().splitlines()[-1])
+    if not numerics["openblas_kernels"] or not numerics["unpinned"]:
+        pytest.skip("no OpenBLAS kernel to pin here, or this CPU's own kernels are the pinned ones")
+    assert all(problem.startswith("OpenBLAS runs its") for problem in numerics["unpinned"])
+    assert "could not pin every code path" in out.stderr
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "But the build could not pin everything (OpenBLAS runs its" in card
