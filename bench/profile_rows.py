@@ -44,7 +44,7 @@ from _machine import cpu_model, load_average  # noqa: E402
 
 from deepbench_hf.config import BuildConfig, load_config  # noqa: E402
 from deepbench_hf.generate import generate_rows  # noqa: E402
-from deepbench_hf.numerics import is_portable, numeric_state  # noqa: E402
+from deepbench_hf.numerics import pinning_problems  # noqa: E402
 
 DEFAULT_CONFIGS = ("sky-easy", "sky-medium", "sky-hard", "lensing-easy", "lensing", "lensing-hard")
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# deepbench-hf rows profile  ({now})")
     print(f"# command: python bench/profile_rows.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"# cpu: {cpu_model()} | pinned to CPU 0 | load average at start: {load_average()}")
-    print(f"# numerics: {numeric_state()} (portable: {is_portable()})")
+    print(f"# numerics: {'; '.join(pinning_problems()) or 'all code paths pinned'}")
     for name in args.configs:
         config = load_config(name)
         if config.kind not in STAGES:

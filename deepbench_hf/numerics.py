@@ -68,7 +68,6 @@ __all__ = [
     "enabled_targets",
     "is_portable",
     "numeric_platform",
-    "numeric_state",
     "pinning_problems",
     "portable_caller",
     "portable_environ",
@@ -184,8 +183,9 @@ def pinning_problems() -> list[str]:
     """What in this process is not pinned (empty when numpy runs its baseline code only, OpenBLAS
     its pinned kernels and, glibc on x86-64, libm its SSE2 variants)."""
     problems = []
-    if enabled_targets():
-        problems.append(f"numpy dispatches to {enabled_targets()}")
+    targets = enabled_targets()
+    if targets:
+        problems.append(f"numpy dispatches to {targets}")
     core = OPENBLAS_CORES.get(platform.machine())
     if core is not None:
         kernels = sorted({str(info.get("architecture")) for info in _openblas()} - {core})
@@ -248,19 +248,10 @@ def single_threaded_blas() -> Iterator[None]:
         yield
 
 
-def numeric_state() -> str:
-    """This process's numpy SIMD targets, OpenBLAS kernels and libm variants, for messages."""
-    cores = sorted({str(info.get("architecture")) for info in _openblas()})
-    libm = "SSE2 variants" if _started_with_libm_pinned() else "the CPU's variants"
-    return (
-        f"numpy SIMD {enabled_targets() or 'baseline only'}, OpenBLAS kernels {cores}, libm {libm}"
-    )
-
-
-def portable_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: this process's) with :func:`portable_variables` and without
+def portable_environ() -> dict[str, str]:
+    """This process's environment with :func:`portable_variables` and without
     :data:`UNSET_VARIABLES`, for a new Python process that then computes portable rows."""
-    env = {**(os.environ if environ is None else environ), **portable_variables()}
+    env = {**os.environ, **portable_variables()}
     for name in UNSET_VARIABLES:
         env.pop(name, None)
     return env
@@ -377,10 +368,8 @@ class PortableWorker:
 def run_portable(function: Callable[..., T], *args: Any) -> T:
     """``function(*args)`` computed with the code paths pinned: here if this process is portable,
     else in a :class:`PortableWorker` started for this call."""
-    if is_portable():
-        return function(*args)
-    with PortableWorker() as worker:
-        return worker.call(function, *args)
+    with portable_caller() as call:
+        return call(function, *args)
 
 
 @contextmanager

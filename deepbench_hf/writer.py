@@ -39,7 +39,6 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 
 from .arrow import rows_to_table
 from .config import SPLIT_NAMES, BuildConfig
@@ -174,10 +173,7 @@ def write_shard(config: BuildConfig, shard: ShardSpec, stage_url: str) -> ShardR
     reused = _reuse(fs, path, _shard_meta(config, shard))
     if reused is not None:
         return reused
-    # Renderers make many small BLAS calls: threads only add overhead, and one process per core
-    # is how builds parallelise.
-    with threadpool_limits(limits=1):
-        data, num_bytes = shard_bytes(config, shard)
+    data, num_bytes = shard_bytes(config, shard)  # one BLAS thread per row (generate_rows)
     partial = f"{path}.partial"
     fs.pipe_file(partial, data)
     fs.mv(partial, path)

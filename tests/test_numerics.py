@@ -62,7 +62,7 @@ def _shas(record: dict) -> list[str]:
 
 def test_this_test_process_computes_portable_rows():
     assert is_portable() and enabled_targets() == []
-    assert set(portable_environ({})[DISABLE_VARIABLE].split()) == set(dispatched_targets())
+    assert set(portable_environ()[DISABLE_VARIABLE].split()) == set(dispatched_targets())
     assert set(portable_variables()) <= set(os.environ)
 
 
