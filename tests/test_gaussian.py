@@ -1,4 +1,4 @@
-"""The Box–Muller noise field: standard-normal moments, independence, determinism."""
+"""The float32 noise field: standard-normal moments, independence, determinism."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_moments_and_normality():
     assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
     assert abs(stats.skew(z)) < 4 * np.sqrt(6 / n)
     assert abs(stats.kurtosis(z)) < 4 * np.sqrt(24 / n)
-    assert np.abs(z).max() < 5.8  # the documented tail cut at sqrt(-2 ln 2^-24)
+    assert np.abs(z).max() > 4.5  # the tails are not cut (1.6M draws reach ~5 sigma)
     assert stats.kstest(z[:200_000], "norm").pvalue > 1e-3
 
 

@@ -44,7 +44,9 @@ def _check_moments(samples: np.ndarray, mean: np.ndarray, var: np.ndarray, kurt:
 
 
 @pytest.mark.parametrize(
-    "sky, gain, read_noise", [(20.0, 2.5, 3.0), (0.8, 1.0, 0.0), (200.0, 0.5, 8.0)]
+    "sky, gain, read_noise",
+    # the sky's part from a table (mean gain * sky <= 1e7 e-), none, and from Generator.poisson
+    [(20.0, 2.5, 3.0), (0.8, 1.0, 0.0), (200.0, 0.5, 8.0), (0.0, 1.0, 0.0), (3e6, 4.0, 5.0)],
 )
 def test_ccd_noise_poisson_moments(sky: float, gain: float, read_noise: float) -> None:
     samples, var = _draws(N.ccd_noise, sky_level=sky, gain=gain, read_noise=read_noise)
@@ -57,7 +59,7 @@ def test_ccd_noise_poisson_moments(sky: float, gain: float, read_noise: float) -
     # Poisson part in electrons: lambda = gain (s + sky), excess kurtosis 1 / lambda; its share
     # of the variance scales the kurtosis (the Gaussian read noise has none).
     lam = gain * (signal + sky)
-    share = (lam / gain**2) / model
+    share = np.divide(lam / gain**2, model, out=np.zeros_like(model), where=model > 0)
     kurt = np.where(lam > 0, share**2 / np.maximum(lam, 1e-300), 0.0)
     # The stored image is sky-subtracted: its mean is the clean signal.
     _check_moments(samples, signal, var, kurt)

@@ -15,16 +15,17 @@ the returned image (the stored image is sky-subtracted). With ``gain`` g (e-/ADU
                      + \frac{\sigma_r}{g}\,\mathcal{N}(0, 1),\qquad
     \mathrm{Var} = \frac{s + \mathrm{sky}}{g} + \left(\frac{\sigma_r}{g}\right)^2,
 
-where :math:`s = \max(\mathrm{clean}, 0)`. ``method="poisson"`` (default) draws the exact Poisson
-electron counts with numpy's ``Generator.poisson`` (PTRS for means >= 10), only where the mean is
-> 0: ~45-65 ns per pixel, ~0.2-0.27 ms for 64 x 64 and ~0.8-1.1 ms for 128 x 128 on the
-benchmark machine, the floor of the cost of a noisy image (a vectorised numpy PTRS was tried and
-is slower: ~40 array operations per pixel and pass). Gaussian draws (read noise, the
-``gaussian`` model, ``method="normal"``) use the float32 Box–Muller transform of
-:mod:`deepbench_hf.gaussian` (half the cost of numpy's ziggurat; tails beyond 5.77 sigma, 8e-9
-per value, are cut). ``method="normal"`` replaces shot + read
-noise by one Gaussian draw of the same mean and variance (~15-18 ns per pixel, ~4x faster; the
-Poisson skewness :math:`1/\sqrt{g(s + \mathrm{sky})}` is dropped, negligible for >~ 100 e-).
+where :math:`s = \max(\mathrm{clean}, 0)`. ``method="poisson"`` (default) draws the exact
+Poisson electron counts as the sum of two independent parts, :math:`\mathrm{Poisson}(g\,
+\mathrm{sky}) + \mathrm{Poisson}(g\,s)`: the sky's, of one mean for every pixel, by inverting
+its tabulated distribution (:mod:`~deepbench_hf.sky.poisson`, ~6 ns per pixel), then the
+signal's with numpy's ``Generator.poisson`` only where :math:`s > 0` (~30-40 ns per pixel). Read
+noise, the ``gaussian`` model and ``method="normal"`` use numpy's float32 ziggurat
+(:mod:`deepbench_hf.gaussian`, ~8.5 ns per value). ``method="normal"`` replaces shot + read noise
+by one Gaussian draw of the same mean and variance (the Poisson skewness
+:math:`1/\sqrt{g(s + \mathrm{sky})}` is dropped, negligible for >~ 100 e-).
+
+Draw order (from ``rng``): the sky's uniforms, the signal's Poisson counts, then the read noise.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..gaussian import standard_normal_f32
+from .poisson import MAX_TABLE_MEAN, poisson_table
 
 __all__ = [
     "NOISE_MODELS",
@@ -112,10 +114,7 @@ def ccd_noise(
     var *= np.float32(1.0 / gain)
     var += np.float32((read_noise / gain) ** 2)
     if method == "poisson":
-        lam = signal.astype(np.float64)
-        lam += sky_level
-        lam *= gain  # electrons
-        noisy = _poisson(lam, rng).astype(np.float32)
+        noisy = _shot_noise(signal, sky_level * gain, gain, rng).astype(np.float32)
         noisy *= np.float32(1.0 / gain)
         noisy -= np.float32(sky_level)
         if read_noise > 0:
@@ -131,16 +130,27 @@ def ccd_noise(
     return noisy, var
 
 
-def _poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Exact Poisson draws (int64 counts) of the means ``lam`` (float64, >= 0) with
-    ``rng.poisson``, drawn only where ``lam > 0`` (zero means give 0)."""
-    lam = np.asarray(lam, dtype=np.float64)
-    if lam.size == 0 or lam.min() > 0.0:
-        return rng.poisson(lam)
-    out = np.zeros(lam.shape, dtype=np.int64)
-    live = lam > 0.0
-    out[live] = rng.poisson(lam[live])
-    return out
+def _shot_noise(
+    signal: np.ndarray, sky_electrons: float, gain: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Exact Poisson electron counts (int64) of the means ``gain * signal + sky_electrons``.
+
+    Drawn as the sum of two independent parts: the sky's, of one mean for every pixel, by table
+    inversion (:mod:`~deepbench_hf.sky.poisson`), then the signal's, with ``rng.poisson`` only
+    where ``signal > 0``.
+    """
+    if 0.0 < sky_electrons <= MAX_TABLE_MEAN:
+        counts = poisson_table(sky_electrons).sample(rng, signal.shape)
+    elif sky_electrons > 0.0:
+        counts = rng.poisson(sky_electrons, signal.shape)
+    else:
+        counts = np.zeros(signal.shape, dtype=np.int64)
+    live = np.flatnonzero(signal)
+    if live.size:
+        lam = signal.reshape(-1)[live].astype(np.float64)
+        lam *= gain
+        counts.reshape(-1)[live] += rng.poisson(lam)
+    return counts
 
 
 def gaussian_noise(
