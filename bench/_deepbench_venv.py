@@ -157,6 +157,13 @@ def run_in_deepbench_venv(
     child_env = dict(os.environ)
     child_env.update({name: "1" for name in THREAD_VARS})
     child_env.pop("PYTHONPATH", None)  # keep our sources off the worker's path
+    # DeepBench runs as its users run it: without the code-path pins our benchmarks restart with
+    for name in ("NPY_DISABLE_CPU_FEATURES", "MKL_CBWR", "OPENBLAS_CORETYPE"):
+        child_env.pop(name, None)
+    tunables = [t for t in child_env.pop("GLIBC_TUNABLES", "").split(":") if t]
+    tunables = [t for t in tunables if not t.startswith("glibc.cpu.hwcaps=")]
+    if tunables:
+        child_env["GLIBC_TUNABLES"] = ":".join(tunables)
     child_env["MPLBACKEND"] = "Agg"
     if env:
         child_env.update(env)

@@ -18,6 +18,8 @@ What it measures (details in ``bench/README.md``):
 4. A **breakdown** of case f at 64x64 with ``timeit`` (per-call microseconds of every step), and
    micro-benchmarks of candidate optimisations (alternative code for the expensive steps).
 
+Our code runs with numpy's, OpenBLAS's and libm's code paths pinned as in a build (the script
+restarts itself with them, ``_pinned.py``); DeepBench without them, as its users run it.
 Rates are per CPU second of the (pinned) process (``time.process_time``), so other processes
 on the machine do not inflate them; wall-clock rates are printed alongside. Note that on a
 machine with SMT, load on the sibling hardware thread still slows the pinned core down.
@@ -35,6 +37,9 @@ if __name__ == "__main__":
         os.environ[_var] = "1"
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
+    from _pinned import restart_pinned
+
+    restart_pinned()
 
 import argparse
 import cProfile
@@ -66,6 +71,7 @@ from _deepbench_shapes_worker import (  # noqa: E402
 )
 from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
 from _machine import cpu_model, load_average  # noqa: E402
+from _pinned import pin_status_line  # noqa: E402
 
 from deepbench_hf.gaussian import standard_normal_f32  # noqa: E402
 from deepbench_hf.shapes import render  # noqa: E402
@@ -93,6 +99,7 @@ def header(argv: Sequence[str]) -> list[str]:
         f" | OMP/OPENBLAS/MKL threads={os.environ.get('OMP_NUM_THREADS')}",
         f"# python {platform.python_version()} | numpy {np.__version__}"
         f" | pyarrow {pyarrow.__version__} | datasets {datasets.__version__}",
+        pin_status_line(),
         f"# load average at start: {load_average()}",
     ]
 

@@ -31,8 +31,8 @@ Rates are per CPU second of the pinned process (``time.process_time``), median o
 repetitions of >= ``--min-time`` CPU s; the two codes alternate case by case for ``--rounds``
 rounds and each keeps its best round (the machine's speed drifts over minutes; alternating keeps
 that drift out of the ratios); wall-clock rates are printed alongside. Then, per case,
-the time per image a 10x target leaves next to what exact shot noise alone costs us (numpy's
-``Generator.poisson``, the same for any renderer), a per-step breakdown and a cProfile of our
+the time per image a 10x target leaves next to what exact shot noise alone costs us (our
+``ccd_noise``, the same for any renderer), a per-step breakdown and a cProfile of our
 5+3 scene (64x64, exact Poisson).
 
 Usage: ``python bench/bench_sky.py [--rounds 3] [--reps 3] [--min-time 0.4] [--out FILE]`` (default
@@ -50,6 +50,9 @@ if __name__ == "__main__":
     if hasattr(os, "sched_setaffinity"):
         _cpu = int(sys.argv[sys.argv.index("--cpu") + 1]) if "--cpu" in sys.argv else 0
         os.sched_setaffinity(0, {_cpu})
+    from _pinned import restart_pinned
+
+    restart_pinned()
 
 import argparse
 import cProfile
@@ -80,6 +83,7 @@ from _deepbench_sky_worker import (  # noqa: E402
 )
 from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
 from _machine import cpu_model, load_average  # noqa: E402
+from _pinned import pin_status_line  # noqa: E402
 
 from deepbench_hf.sky.noise import ccd_noise  # noqa: E402
 from deepbench_hf.sky.psf import PSF  # noqa: E402
@@ -109,6 +113,7 @@ def header(argv: Sequence[str]) -> list[str]:
         f"# python {platform.python_version()} | numpy {np.__version__}"
         f" | scipy {scipy.__version__}",
         f"# ours: render_scene(psf={PSF_OURS}) + ccd_noise({NOISE}, method=poisson|normal|none)",
+        pin_status_line(),
         f"# load average at start: {load_average()}",
     ]
 

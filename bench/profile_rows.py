@@ -23,14 +23,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {0})
-if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # restart with the code paths pinned, as builds
-    import json
-    import subprocess
-    import sys
+from _pinned import restart_pinned  # noqa: E402
 
-    _pins = [sys.executable, "-m", "deepbench_hf.portable", "--json"]
-    os.environ.update(json.loads(subprocess.run(_pins, capture_output=True, check=True).stdout))
-    os.execv(sys.executable, [sys.executable, *sys.argv])  # glibc reads its tunables at start
+restart_pinned()
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
