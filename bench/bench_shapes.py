@@ -394,7 +394,7 @@ def breakdown_section(size: int = 64, count: int = 300, seed: int = 777) -> tupl
         1,
     )
     add(
-        "noise: standard_normal_f32(rng, (64,64)) (Box-Muller)",
+        "noise: standard_normal_f32(rng, (64,64)) (ziggurat)",
         per_call_us(lambda: standard_normal_f32(rng, (size, size))),
         1,
     )
