@@ -370,7 +370,7 @@ def test_release_notes_are_not_inherited_through_extends(tmp_path):
     own = write(tmp_path, "own.yaml", 'extends: base.yaml\nrelease_notes: {"1.0.0": Own.}\n')
     assert load_config(str(own)).release_notes == {"1.0.0": "Own."}
     # shapes-hard extends shapes-easy (notes: 1.0.0 only) and lists its own history
-    assert list(load_config("shapes-hard").release_notes) == ["2.0.0", "1.0.0"]
+    assert list(load_config("shapes-hard").release_notes) == ["3.0.0", "2.0.0", "1.0.0"]
     assert list(load_config("shapes-easy").release_notes) == ["1.0.0"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from deepbench_hf.sky import noise as N
 
@@ -108,3 +109,35 @@ def test_noise_depends_only_on_the_generator() -> None:
     assert N.background_sigma(sky_level=10.0, gain=2.0, read_noise=4.0) == pytest.approx(
         np.sqrt(10.0 / 2.0 + 4.0)
     )
+
+
+def test_ccd_noise_of_a_sparse_frame_uses_the_sky_table_and_keeps_the_moments() -> None:
+    frame = np.zeros((40, 40), dtype=np.float32)
+    frame[:3, :4] = CLEAN  # faint to bright pixels in one corner, the rest dark
+    sky, gain, read_noise = 30.0, 2.0, 3.0
+    assert N._uses_table(frame.size - np.count_nonzero(frame), frame.size)
+    rng = np.random.default_rng(2024)
+    samples = np.array(
+        [
+            N.ccd_noise(frame, rng=rng, sky_level=sky, gain=gain, read_noise=read_noise)[0]
+            for _ in range(DRAWS)
+        ],
+        dtype=np.float64,
+    )
+    signal = np.maximum(frame, 0).astype(np.float64)
+    var = (signal + sky) / gain + (read_noise / gain) ** 2
+    lam = gain * (signal + sky)
+    kurt = ((lam / gain**2) / var) ** 2 / lam
+    corner = (slice(None), slice(0, 6), slice(0, 6))  # the signal and dark pixels around it
+    _check_moments(samples[corner], signal[corner[1:]], var[corner[1:]], kurt[corner[1:]])
+    dark = samples[:, 6:, 6:]  # pooled: every dark pixel has the same mean and variance
+    assert abs(dark.mean()) < 5 * np.sqrt(var[-1, -1] / dark.size)
+    assert abs(dark.var() / var[-1, -1] - 1) < 5 * np.sqrt(2 / dark.size + kurt[-1, -1] / dark.size)
+    # Dark pixels: the pooled counts (electrons, read noise off) follow Poisson(gain * sky).
+    dark = N.ccd_noise(frame, rng=rng, sky_level=sky, gain=gain, read_noise=0.0)[0][5:, 5:]
+    electrons = np.round((dark.astype(np.float64) + sky) * gain).astype(np.int64).ravel()
+    values, counts = np.unique(electrons, return_counts=True)
+    expected = stats.poisson.pmf(values, gain * sky) * electrons.size
+    keep = expected >= 5
+    chi2 = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4

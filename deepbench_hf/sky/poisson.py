@@ -1,15 +1,13 @@
-r"""Exact Poisson draws of one mean by table inversion: the sky part of CCD shot noise.
+r"""Exact Poisson draws of one mean by table inversion: the shot noise of dark sky pixels.
 
-Every pixel of an image shares the sky's mean count :math:`\lambda` (electrons), so its shot
-noise splits into independent parts, :math:`\mathrm{Poisson}(\lambda + s_i) =
-\mathrm{Poisson}(\lambda) + \mathrm{Poisson}(s_i)`, and the first part, drawn for every pixel,
-can be drawn from one table. :class:`PoissonTable` inverts the cumulative distribution
+Every pixel without signal has the same mean count, the sky's :math:`\lambda` (electrons), so
+their counts can come from one table. :class:`PoissonTable` inverts the cumulative distribution
 :math:`F(k) = P(X \le k)`: a draw is the smallest :math:`k` with :math:`F(k) > u` for a
 uniform :math:`u \in [0, 1)` (53-bit, ``Generator.random``), found through a guide table of
 :math:`M = 2^b` equal bins of :math:`u` (exact bin indices, as :math:`uM` only shifts the
 exponent): a bin that holds no step of :math:`F` gives its count directly, the few that hold
-one are resolved by binary search. Per pixel that costs ~5 ns on the benchmark machine, against
-~35-40 ns for ``Generator.poisson`` (PTRS, one call per pixel).
+one are resolved by binary search. Per pixel that costs ~6-7 ns on the benchmark machine, against
+~45-50 ns for ``Generator.poisson`` (PTRS, one call per pixel).
 
 The table covers :math:`\lambda \pm (10\sqrt{\lambda} + 40)` (clipped at 0): by the Chernoff
 bound :math:`P(X \le \lambda - x) \le e^{-x^2/2\lambda}` and Bernstein's
