@@ -49,7 +49,7 @@ class PoissonTable:
     cdf
         float64, ``cdf[i] = P(X <= offset + i)`` (normalised to the table), ``cdf[-1] == 1``.
     guide
-        intp, of length ``2**bits``: for the bin ``[j, j + 1) / 2**bits`` of ``u``, the index
+        int32, of length ``2**bits``: for the bin ``[j, j + 1) / 2**bits`` of ``u``, the index
         ``i`` of every draw in it, or -1 if a step of ``cdf`` lies inside the bin.
     bits
         ``log2`` of the number of guide bins.
@@ -75,7 +75,7 @@ class PoissonTable:
         return counts
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=8)  # a config's sky is often drawn per image: few repeats
 def poisson_table(mean: float) -> PoissonTable:
     """The :class:`PoissonTable` of ``mean`` (counts, ``0 < mean <= MAX_TABLE_MEAN``), cached."""
     lam = float(mean)
@@ -96,7 +96,7 @@ def poisson_table(mean: float) -> PoissonTable:
     # edges[j] = #{i: cdf[i] <= j / M} = #{i: ceil(M cdf[i]) <= j}, exact as M = 2**bits
     steps = np.ceil(cdf * float(1 << bits)).astype(np.intp)
     edges = np.cumsum(np.bincount(steps, minlength=(1 << bits) + 1))
-    guide = np.where(edges[:-1] == edges[1:], edges[:-1], -1).astype(np.intp)
+    guide = np.where(edges[:-1] == edges[1:], edges[:-1], -1).astype(np.int32)
     for array in (cdf, guide):
         array.setflags(write=False)
     return PoissonTable(lam, offset, cdf, guide, bits)
