@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepbench_hf.numerics import portable_variables
+
 DEEPBENCH_REQUIREMENT = "deepbench==0.2.3"
 #: DeepBench's runtime dependencies, at the reference benchmark's versions (see module docstring).
 DEPENDENCIES = (
@@ -158,7 +160,7 @@ def run_in_deepbench_venv(
     child_env.update({name: "1" for name in THREAD_VARS})
     child_env.pop("PYTHONPATH", None)  # keep our sources off the worker's path
     # DeepBench runs as its users run it: without the code-path pins our benchmarks restart with
-    for name in ("NPY_DISABLE_CPU_FEATURES", "MKL_CBWR", "OPENBLAS_CORETYPE"):
+    for name in set(portable_variables()) - set(THREAD_VARS) - {"GLIBC_TUNABLES"}:
         child_env.pop(name, None)
     tunables = [t for t in child_env.pop("GLIBC_TUNABLES", "").split(":") if t]
     tunables = [t for t in tunables if not t.startswith("glibc.cpu.hwcaps=")]

@@ -23,7 +23,8 @@ def restart_pinned() -> None:
     command = [sys.executable, "-m", "deepbench_hf.portable", "--json"]
     pins = json.loads(subprocess.run(command, capture_output=True, check=True).stdout)
     os.environ.update(pins)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+    os.environ.pop("NPY_ENABLE_CPU_FEATURES", None)  # numpy refuses both (numerics.UNSET_VARIABLES)
+    os.execv(sys.executable, list(sys.orig_argv))  # keeps interpreter options such as -X
 
 
 def pin_status_line() -> str:

@@ -5,8 +5,9 @@ pixel noise) comes from :func:`standard_normal_f32`, ``Generator.standard_normal
 ``dtype=float32``: the ziggurat method, exact in its tails, one 32-bit draw per value in ~99 %
 of cases. Rows are computed with numpy's SIMD dispatch off (:mod:`deepbench_hf.numerics`), and
 there it costs ~8.5 ns per value on the benchmark machine, half the ~16 ns of a float32
-Box–Muller transform (whose ``log``, ``cos`` and ``sin`` are no longer vectorised); data
-versions before the pinned numerics used Box–Muller, which was faster with SIMD.
+Box–Muller transform (whose ``log``, ``cos`` and ``sin`` are no longer vectorised). Earlier data
+versions (sky and lensing configs up to 3.x/4.x, shapes-medium and shapes-hard up to 2.x) used
+Box–Muller, which is faster where numpy's SIMD is on.
 """
 
 from __future__ import annotations

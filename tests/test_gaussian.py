@@ -17,7 +17,11 @@ def test_moments_and_normality():
     assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
     assert abs(stats.skew(z)) < 4 * np.sqrt(6 / n)
     assert abs(stats.kurtosis(z)) < 4 * np.sqrt(24 / n)
-    assert np.abs(z).max() > 4.5  # the tails are not cut (1.6M draws reach ~5 sigma)
+    # numpy's float32 ziggurat itself (exact tails; Box-Muller of float32 uniforms cut them)
+    np.testing.assert_array_equal(
+        standard_normal_f32(np.random.default_rng(11), (500, 401)),
+        np.random.default_rng(11).standard_normal((500, 401), dtype=np.float32),
+    )
     assert stats.kstest(z[:200_000], "norm").pvalue > 1e-3
 
 

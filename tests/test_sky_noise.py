@@ -46,7 +46,8 @@ def _check_moments(samples: np.ndarray, mean: np.ndarray, var: np.ndarray, kurt:
 
 @pytest.mark.parametrize(
     "sky, gain, read_noise",
-    # the sky's part from a table (mean gain * sky <= 1e7 e-), none, and from Generator.poisson
+    # a small frame draws every pixel with Generator.poisson (the sparse-frame test below covers
+    # the sky's table): with a sky, without one, and with a sky too bright for a table
     [(20.0, 2.5, 3.0), (0.8, 1.0, 0.0), (200.0, 0.5, 8.0), (0.0, 1.0, 0.0), (3e6, 4.0, 5.0)],
 )
 def test_ccd_noise_poisson_moments(sky: float, gain: float, read_noise: float) -> None:
@@ -115,7 +116,12 @@ def test_ccd_noise_of_a_sparse_frame_uses_the_sky_table_and_keeps_the_moments() 
     frame = np.zeros((40, 40), dtype=np.float32)
     frame[:3, :4] = CLEAN  # faint to bright pixels in one corner, the rest dark
     sky, gain, read_noise = 30.0, 2.0, 3.0
-    assert N._uses_table(frame.size - np.count_nonzero(frame), frame.size)
+    assert N._uses_table(frame.size - np.count_nonzero(frame), frame.size, sky * gain)
+    again = [
+        N.ccd_noise(frame, rng=np.random.default_rng(5), sky_level=sky, gain=gain)[0]
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*again)  # the table path depends only on the generator
     rng = np.random.default_rng(2024)
     samples = np.array(
         [
@@ -141,3 +147,13 @@ def test_ccd_noise_of_a_sparse_frame_uses_the_sky_table_and_keeps_the_moments() 
     keep = expected >= 5
     chi2 = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
     assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4
+
+
+def test_tiny_skies_and_non_finite_images() -> None:
+    frame = np.zeros((40, 40), dtype=np.float32)
+    for sky, gain in [(1e-300, 1e-30), (5e-324, 0.5)]:  # sky * gain underflows to 0
+        noisy, _ = N.ccd_noise(frame, rng=np.random.default_rng(1), sky_level=sky, gain=gain)
+        assert not noisy.any()
+    frame[3, 3] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        N.ccd_noise(frame, rng=np.random.default_rng(1), sky_level=10.0)

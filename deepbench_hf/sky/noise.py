@@ -17,13 +17,14 @@ the returned image (the stored image is sky-subtracted). With ``gain`` g (e-/ADU
 
 where :math:`s = \max(\mathrm{clean}, 0)`. ``method="poisson"`` (default) draws the exact
 Poisson electron counts with numpy's ``Generator.poisson`` (PTRS for means >= 10, ~45-50 ns per
-pixel). In a frame with enough dark pixels (no signal at all; at least 1024 + 1/6 of the frame)
-the dark pixels' counts come instead from the sky's tabulated distribution, the same for every
-dark pixel (:mod:`~deepbench_hf.sky.poisson`, ~7 ns per pixel): every pixel gets such a draw,
-and each pixel with signal is then redrawn with ``Generator.poisson`` of its own mean. That
-halves the noise of sparse frames (one star in 128 x 128: ~0.72 -> ~0.34 ms); crowded frames,
-where the table would cost more than it saves, draw every pixel with ``Generator.poisson`` (the
-draws of data versions before 5.0.0). Read
+pixel). In a frame with enough dark pixels (no signal at all) to pay for building a table (~40 %
+of a 64 x 64 frame, ~23 % of a 128 x 128 one, for a sky of ~1000 e-; :func:`_uses_table`) the
+dark pixels' counts come instead from the sky's tabulated distribution, the same for every dark
+pixel (:mod:`~deepbench_hf.sky.poisson`, ~7 ns per pixel): every pixel gets such a draw, and each
+pixel with signal is then redrawn with ``Generator.poisson`` of its own mean. That halves the
+noise of sparse frames (one star in 128 x 128: ~0.72 -> ~0.34 ms); crowded frames, where the
+table would cost more than it saves, draw every pixel with ``Generator.poisson``, as data
+versions before this scheme did. Read
 noise, the ``gaussian`` model and ``method="normal"`` use numpy's float32 ziggurat
 (:mod:`deepbench_hf.gaussian`, ~8.5 ns per value). ``method="normal"`` replaces shot + read noise
 by one Gaussian draw of the same mean and variance (the Poisson skewness
@@ -114,6 +115,8 @@ def ccd_noise(
         float32 arrays: the sky-subtracted noisy image (ADU) and the model variance (ADU²).
     """
     _check_ccd(sky_level, gain, read_noise)
+    if not np.isfinite(image).all():
+        raise ValueError("CCD noise needs a finite clean image (NaN or inf found)")
     signal = np.maximum(image, np.float32(0.0), dtype=np.float32)
     var = signal + np.float32(sky_level)
     var *= np.float32(1.0 / gain)
@@ -135,11 +138,16 @@ def ccd_noise(
     return noisy, var
 
 
-def _uses_table(n_dark: int, n_pixels: int) -> bool:
-    """Whether drawing the sky's counts from its table pays: building it costs ~20-60 µs and
-    drawing ~7 ns per pixel (it draws for every pixel), and each dark pixel saves a ~45-50 ns
-    ``Generator.poisson`` draw."""
-    return n_dark >= 1024 + n_pixels // 6
+def _uses_table(n_dark: int, n_pixels: int, mean: float) -> bool:
+    """Whether drawing the sky's counts (``mean`` e-) from its table pays for a frame of
+    ``n_pixels`` with ``n_dark`` pixels without signal, by the costs measured on the benchmark
+    machine: each dark pixel saves ~40 ns (a ~45-50 ns ``Generator.poisson`` draw against a
+    ~7 ns table draw), every pixel pays ~7 ns for its table draw, and building the table costs
+    ~20 µs plus ~24 ns per entry (~20 sqrt(mean) + 80 entries and 8 guide bins each)."""
+    if not 0.0 < mean <= MAX_TABLE_MEAN:
+        return False
+    build_ns = 20_000.0 + 24.0 * (20.0 * math.sqrt(mean) + 80.0)
+    return 40.0 * n_dark >= 7.0 * n_pixels + build_ns
 
 
 def _shot_noise(
@@ -148,16 +156,16 @@ def _shot_noise(
     """Exact Poisson electron counts (int64) of the means ``(signal + sky_level) * gain``
     (``signal`` >= 0, float32; float64 means).
 
-    With a sky and enough dark pixels (:func:`_uses_table`), every pixel gets the sky's count
-    from its table (:mod:`~deepbench_hf.sky.poisson`), then each pixel with signal is redrawn
-    with ``rng.poisson`` of its mean. Otherwise ``rng.poisson`` draws every pixel (without a sky,
-    only those with signal).
+    With a sky and enough dark pixels to pay for it (:func:`_uses_table`), every pixel gets the
+    sky's count from its table (:mod:`~deepbench_hf.sky.poisson`), then each pixel with signal is
+    redrawn with ``rng.poisson`` of its mean. Otherwise ``rng.poisson`` draws every pixel
+    (without a sky, only those with signal).
     """
     lam = signal.astype(np.float64)
     if sky_level > 0.0:
         sky_electrons = sky_level * gain  # the mean of a dark pixel
         n_dark = signal.size - int(np.count_nonzero(signal))
-        if sky_electrons <= MAX_TABLE_MEAN and _uses_table(n_dark, signal.size):
+        if _uses_table(n_dark, signal.size, sky_electrons):
             counts = poisson_table(sky_electrons).sample(rng, signal.shape)
             live = np.flatnonzero(signal)
             means = lam.reshape(-1)[live]
