@@ -526,6 +526,9 @@ def card_context(
         "first_view": first.replace("-", "_").replace(".", "_"),
         "first_objects": "objects" in first_features and "n_objects" in first_features,
         "first_images": bool(_image_columns(first_features)) if configs else False,
+        "any_images": any(_image_columns(_features(r)) for r in records.values()),
+        "any_objects": any("objects" in _features(r) for r in records.values()),
+        "any_noise_seed": any("noise_seed" in _features(r) for r in records.values()),
         "total": sum(sum(c["splits"].values()) for c in configs),
         "row_groups": " or ".join(
             str(n)

@@ -282,8 +282,8 @@ COLUMN_DOCS: dict[str, ColumnDoc] = {
     "image": ColumnDoc(
         "Array2D float32 (H, W)",
         "",
-        "rendered bodies (render: final) or their time-exposed tracks (render: tracks); "
-        "flux m_i / sum(m) per body",
+        "only when render is not none: the rendered bodies (render: final) or their "
+        "time-exposed tracks (render: tracks); flux m_i / sum(m) per body",
     ),
     "initial.family": ColumnDoc(
         "string", "", "kepler, random_virial, plummer, figure_eight, lagrange or pythagorean"
