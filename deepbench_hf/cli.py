@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from .commands import non_empty
@@ -44,6 +45,8 @@ def _split_sizes(text: str) -> dict[str, int]:
                 f"expected train=N,validation=N,test=N (splits: {', '.join(SPLIT_NAMES)}), "
                 f"got {part!r}"
             )
+        if name in sizes:
+            raise argparse.ArgumentTypeError(f"{name}: given twice")
         try:
             sizes[name] = int(value)
         except ValueError:
@@ -121,6 +124,24 @@ class _OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _check_names(names: list[str], out: str) -> None:
+    """Refuse a build whose configs share a name, or whose query views would clash with each
+    other or with the configs already in a local ``out`` folder."""
+    from .query import folder_configs, view_clash, view_name
+
+    for name in names:
+        if names.count(name) > 1:
+            raise BuildError(f"config {name!r} is given twice; each config needs its own name")
+    folder = Path(out)
+    existing = folder_configs(folder) if "://" not in out and folder.is_dir() else []
+    clash = view_clash([n for n in existing if n not in names] + names)
+    if clash:
+        raise BuildError(
+            f"configs {clash[0]!r} and {clash[1]!r} would share the query view "
+            f"{view_name(clash[1])!r} in {out}; give one another name"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .writer import build_config
 
             configs = [_load(args, ref) for ref in _build_refs(args)]  # validate all first
+            _check_names([c.name for c in configs], args.out)
             command = "deepbench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
             client = _client(args.scheduler)
             built: list[str] = []

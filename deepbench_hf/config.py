@@ -530,7 +530,8 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
         raise ConfigError(
             layers.origin("name") or root_source,
             "name",
-            f"{config.name!r} is not a valid config name (letters, digits, '-', '_', '.')",
+            f"{config.name!r} is not a valid config name (letters, digits, '-', '_', '.', "
+            "starting with a letter or digit; not README.md, the dataset card)",
         )
     return config
 
@@ -564,4 +565,9 @@ def check_release_notes(version: str, notes: Mapping[str, str], source: str) -> 
 
 
 def _valid_name(name: str) -> bool:
-    return bool(name) and all(c.isalnum() or c in "-_." for c in name) and name[0].isalnum()
+    return (
+        bool(name)
+        and all(c.isalnum() or c in "-_." for c in name)
+        and name[0].isalnum()
+        and name.lower() != "readme.md"  # a config's folder sits beside the card
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtr, ndtri, ndtri_exp
 
 from .errors import ConfigError
 
@@ -143,7 +143,13 @@ class LogUniform(Distribution):
 
 @dataclass(frozen=True)
 class Normal(Distribution):
-    """Normal distribution, truncated to ``[low, high]`` by inverse-CDF sampling (one draw each)."""
+    """Normal distribution, truncated to ``[low, high]`` by inverse-CDF sampling (one draw each).
+
+    An interval wholly on one side of the mean is sampled from the logarithm of the tail
+    probability (``log_ndtr``, ``ndtri_exp``; above the mean as the mirror image of the interval
+    below it): the CDF itself rounds to 1 a few sigma above the mean and underflows to 0 ~38
+    sigma below it, while its logarithm stays exact hundreds of sigma out.
+    """
 
     mean: float
     std: float
@@ -153,12 +159,20 @@ class Normal(Distribution):
     def sample(self, rng: np.random.Generator) -> float:
         if self.low is None and self.high is None:
             return float(rng.normal(self.mean, self.std))
-        a = 0.0 if self.low is None else float(ndtr((self.low - self.mean) / self.std))
-        b = 1.0 if self.high is None else float(ndtr((self.high - self.mean) / self.std))
-        u = rng.uniform(a, b)
-        value = self.mean + self.std * float(ndtri(u))
         lo = -math.inf if self.low is None else self.low
         hi = math.inf if self.high is None else self.high
+        if hi < self.mean:
+            value = self.mean + self.std * _lower_tail(
+                (lo - self.mean) / self.std, (hi - self.mean) / self.std, rng
+            )
+        elif lo > self.mean:
+            value = self.mean - self.std * _lower_tail(
+                (self.mean - hi) / self.std, (self.mean - lo) / self.std, rng
+            )
+        else:
+            a = 0.0 if self.low is None else float(ndtr((self.low - self.mean) / self.std))
+            b = 1.0 if self.high is None else float(ndtr((self.high - self.mean) / self.std))
+            value = self.mean + self.std * float(ndtri(rng.uniform(a, b)))
         return float(min(max(value, lo), hi))
 
     def to_config(self) -> Any:
@@ -168,6 +182,14 @@ class Normal(Distribution):
         if self.high is not None:
             spec["high"] = self.high
         return {"normal": spec}
+
+
+def _lower_tail(a: float, b: float, rng: np.random.Generator) -> float:
+    """A standard normal truncated to ``[a, b]`` with ``b < 0`` (``a`` may be ``-inf``), by
+    inverting its CDF in log space: ``u = P(b) (1 - U (1 - P(a) / P(b)))``."""
+    log_b = float(log_ndtr(b))
+    ratio = math.exp(float(log_ndtr(a)) - log_b)
+    return float(ndtri_exp(log_b + math.log1p(-rng.random() * (1.0 - ratio))))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def folder_configs(folder: Path) -> list[str]:
     return sorted(names)
 
 
-def _view_clash(configs: list[str]) -> tuple[str, str] | None:
+def view_clash(configs: list[str]) -> tuple[str, str] | None:
     """Two configs whose views would have the same name, if any."""
     seen: dict[str, str] = {}
     for name in configs:
@@ -68,7 +68,7 @@ def connect(folder: str | Path) -> Any:
     configs = folder_configs(folder) if folder.is_dir() else []
     if not configs:
         raise QueryError(f"{folder}: no config folders with Parquet shards here")
-    clash = _view_clash(configs)
+    clash = view_clash(configs)
     if clash:
         a, b = clash
         raise QueryError(

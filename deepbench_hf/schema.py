@@ -22,6 +22,7 @@ Field kinds:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,8 +152,14 @@ class Weights:
                 raise ConfigError(
                     source, key_path, f"unknown {self.what}; allowed: {', '.join(self.names)}"
                 )
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                raise ConfigError(source, key_path, f"weight must be a number >= 0, got {weight!r}")
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float))
+                or not 0 <= weight < math.inf
+            ):
+                raise ConfigError(
+                    source, key_path, f"weight must be a finite number >= 0, got {weight!r}"
+                )
             weights[name] = float(weight)
         if sum(weights.values()) <= 0:
             raise ConfigError(source, path, "at least one weight must be > 0")

@@ -125,6 +125,10 @@ def test_num_examples_keeps_split_proportions(tmp_path):
             "train: must be >= 0, got -5",
         ),
         (["build", "shapes-easy", "--out", "OUT", "--split-sizes", "dev=5"], "expected train=N"),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--split-sizes", "train=5,train=6"],
+            "train: given twice",
+        ),
         (["build", "shapes-easy", "--out", "OUT", "--num-proc", "0"], "must be >= 1, got 0"),
         (["build", "shapes-easy", "--out", "OUT", "--num-proc", "-1"], "must be >= 1, got -1"),
         (["build", "shapes-easy", "--out", "OUT", "--num-examples", "0"], "must be >= 1, got 0"),
@@ -157,6 +161,24 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, args, messag
     assert message in lines[0]
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_config_names_that_would_collide_are_refused_before_building(tmp_path):
+    (tmp_path / "card.yaml").write_text("extends: shapes-easy\nname: README.md\n")
+    (tmp_path / "dot.yaml").write_text("extends: shapes-easy\nname: shapes.easy\n")
+    (tmp_path / "same.yaml").write_text("extends: shapes-easy\nname: shapes-easy\n")
+    sizes = ["--split-sizes", "train=4,validation=0,test=0", "--no-progress"]
+    result = run("build", "shapes-easy", "same.yaml", "--out", "d", *sizes, cwd=tmp_path)
+    assert result.returncode == 2 and "'shapes-easy' is given twice" in result.stderr
+    result = run("build", "card.yaml", "--out", "d", *sizes, cwd=tmp_path)
+    assert result.returncode == 2 and "not README.md, the dataset card" in result.stderr
+    result = run("build", "dot.yaml", "shapes-easy", "--out", "d", *sizes, cwd=tmp_path)
+    assert result.returncode == 2 and "would share the query view 'shapes_easy'" in result.stderr
+    assert not (tmp_path / "d").exists()
+    assert run("build", "shapes-easy", "--out", "d", *sizes, cwd=tmp_path).returncode == 0
+    result = run("build", "dot.yaml", "--out", "d", *sizes, cwd=tmp_path)  # against the folder
+    assert result.returncode == 2 and "'shapes-easy' and 'shapes.easy'" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["README.md", "shapes-easy"]
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):

@@ -120,6 +120,8 @@ def test_resolved_config_reloads_to_the_same_hash(tmp_path):
             "objects: {kinds: {hexagon: 1}}",
             r"kinds.hexagon: unknown kind; allowed: rect",
         ),
+        ("objects: {kinds: {circle: .nan}}", r"kinds.circle: weight must be a finite number"),
+        ("objects: {kinds: {circle: .inf}}", r"kinds.circle: weight must be a finite number"),
         ("kind: galaxy", r"kind: expected one of shapes, sky, lensing, nbody, got 'galaxy'"),
         ("splits: {train: -1}", r"splits.train: expected an integer in \[0, 1e\+09\], got -1"),
         ("splits: {dev: 3}", r"splits.dev: unknown key; allowed: train, validation, test"),

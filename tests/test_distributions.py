@@ -129,6 +129,23 @@ def test_truncated_normal_matches_scipy_moments():
     assert abs(draws.std() - ref.std()) < 0.02 * ref.std()
 
 
+@pytest.mark.parametrize(
+    ("mean", "std", "low", "high"),
+    # wholly above or below the mean, up to hundreds of sigma out (the CDF rounds to 0 or 1)
+    [(0.0, 0.1, 1.0, 2.0), (100.0, 1.0, 1.0, 2.0), (0.0, 1.0, 9.0, 10.0), (0.0, 1.0, 2.0, None),
+     (0.0, 1.0, None, -3.0), (0.0, 1.0, -40.0, -39.0), (5.0, 2.0, None, 4.0)],
+)  # fmt: skip
+def test_truncated_normal_far_in_a_tail_follows_scipy(mean, std, low, high):
+    from scipy.stats import kstest, truncnorm
+
+    rng = np.random.default_rng(11)
+    draws = np.array([Normal(mean, std, low, high).sample(rng) for _ in range(4000)])
+    a = -math.inf if low is None else (low - mean) / std
+    b = math.inf if high is None else (high - mean) / std
+    assert kstest(draws, truncnorm(a, b, loc=mean, scale=std).cdf).pvalue > 1e-3
+    assert (low is None or draws.min() >= low) and (high is None or draws.max() <= high)
+
+
 def test_loguniform_is_uniform_in_log():
     dist = LogUniform(0.01, 100.0)
     rng = np.random.default_rng(3)
