@@ -18,7 +18,6 @@ so building a second config into the same folder adds it to the card. It holds:
 from __future__ import annotations
 
 import itertools
-import json
 import platform
 import shlex
 import subprocess
@@ -628,12 +627,13 @@ def write_card(out_dir: Path, card_path: Path, *, staged: dict[str, Path]) -> No
     Also draws ``preview.png`` into each staged config folder (so it moves in with the shards).
     """
     from .preview import PREVIEW_FILE, write_preview
-    from .writer import INFO_FILE, read_records
+    from .records import INFO_FILE, read_record
+    from .writer import read_records
 
     records = dict(read_records(out_dir))
     previews = {name for name in records if (out_dir / name / PREVIEW_FILE).is_file()}
     for name, folder in staged.items():
-        records[name] = json.loads((folder / INFO_FILE).read_text())
+        records[name] = read_record(folder / INFO_FILE)
         previews.discard(name)
         if write_preview(folder, records[name]) is not None:
             previews.add(name)

@@ -57,10 +57,10 @@ import pyarrow.parquet as pq
 
 from .columns import columns_for, fits_unit
 from .errors import DeepBenchError
+from .records import INFO_FILE, read_record
 
 FORMATS = ("npy", "npz", "h5", "fits", "png", "jpeg")
 CATALOGUE_FORMATS = ("parquet", "csv")
-INFO_FILE = "deepbench.json"
 BBOX_NAMES = ("x_min", "y_min", "width", "height")
 
 
@@ -78,7 +78,7 @@ def load_record(folder: Path, config: str) -> dict[str, Any]:
         built = sorted(p.parent.name for p in folder.glob(f"*/{INFO_FILE}"))
         listing = ", ".join(built) if built else "none"
         raise ExportError(f"{folder}: no config {config!r} built there (configs: {listing})")
-    return json.loads(info.read_text())
+    return read_record(info)
 
 
 def record_features(record: dict[str, Any]) -> Any:

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DeepBenchError
-
-INFO_FILE = "deepbench.json"
+from .records import INFO_FILE
 
 
 class PublishError(DeepBenchError):

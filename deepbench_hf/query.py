@@ -13,7 +13,6 @@ fields. ``deepbench query DIR "SQL"`` prints the result as a table.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DeepBenchError
+from .records import INFO_FILE, read_record
 
-INFO_FILE = "deepbench.json"
 MAX_CELL = 48
 
 
@@ -79,7 +78,7 @@ def connect(folder: str | Path) -> Any:
     for name in configs:
         record_file = folder / name / INFO_FILE
         if record_file.is_file():
-            record = json.loads(record_file.read_text())
+            record = read_record(record_file)
             files = [
                 str(folder / name / s["filename"])
                 for split in record["splits"].values()

@@ -22,7 +22,6 @@ There is one severity: any problem fails ``deepbench verify`` (exit 1) and ``dee
 from __future__ import annotations
 
 import fnmatch
-import json
 import random
 import re
 import tempfile
@@ -35,7 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-INFO_FILE = "deepbench.json"
+from .records import INFO_FILE, RecordError, read_record
+
 DEFAULT_REGENERATE = 16
 _CARD_SHARD = re.compile(
     r"^\| `(?P<path>[^`]+\.parquet)` \| (?P<rows>\d+) \| (?P<bytes>\d+) "
@@ -163,11 +163,15 @@ def verify(
         return report
     readme = folder / "README.md"
     records: dict[str, dict[str, Any]] = {}
+    damaged: set[str] = set()
     for info in sorted(folder.glob(f"*/{INFO_FILE}")):
         try:
-            records[info.parent.name] = json.loads(info.read_text())
-        except (OSError, ValueError) as exc:
+            records[info.parent.name] = read_record(info)
+        except OSError as exc:
             problems.append(f"{info}: unreadable build record ({exc})")
+        except RecordError as exc:
+            problems.append(str(exc))
+            damaged.add(info.parent.name)
     card: dict[str, Any] = {}
     sums: dict[str, str] = {}
     if not readme.is_file():
@@ -182,6 +186,8 @@ def verify(
     sizes = _card_split_sizes(card)
     wanted = list(configs) if configs else sorted(set(records) | set(declared))
     for name in wanted:
+        if name in damaged:
+            continue
         if name not in records:
             where = "declared in README.md but " if name in declared else ""
             problems.append(f"{folder / name}: {where}no build record ({INFO_FILE})")

@@ -52,9 +52,9 @@ from .numerics import (
     portable_environment,
     run_portable,
 )
+from .records import INFO_FILE, parse_record
 
 META_KEY = b"deepbench"
-INFO_FILE = "deepbench.json"
 STAGING_SUFFIX = ".deepbench-staging"
 
 
@@ -339,6 +339,8 @@ def build_config(
         fs, out = fsspec.core.url_to_fs(out_text)
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
         raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
+    for _ in _read_records(fs, out):  # the card will need them: a damaged one fails now
+        pass
     root = str(staging_root(out))
     stage = f"{root}/{config.name}"
     stage_url = fs.unstrip_protocol(stage) if _is_url(out_text) else stage
@@ -437,7 +439,7 @@ def _read_records(fs: fsspec.AbstractFileSystem, out: str) -> Iterator[tuple[str
         return
     for info in sorted(fs.glob(f"{out}/*/{INFO_FILE}")):
         name = info.rstrip("/").rsplit("/", 2)[-2]
-        yield name, json.loads(fs.cat_file(info))
+        yield name, parse_record(fs.cat_file(info), info)
 
 
 def read_records(out_dir: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:

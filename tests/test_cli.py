@@ -181,6 +181,27 @@ def test_config_names_that_would_collide_are_refused_before_building(tmp_path):
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["README.md", "shapes-easy"]
 
 
+@pytest.mark.parametrize("damage", ["{bad json", "{}", "[]", ""])
+def test_a_damaged_build_record_is_one_line_everywhere(tmp_path, damage):
+    sizes = ["--split-sizes", "train=4,validation=0,test=0", "--no-progress"]
+    assert run("build", "shapes-easy", "--out", "d", *sizes, cwd=tmp_path).returncode == 0
+    record = tmp_path / "d" / "shapes-easy" / "deepbench.json"
+    record.write_text(damage)
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "d").rglob("*"))
+    for args in (
+        ("build", "shapes-medium", "--out", "d", *sizes),  # fails before generating anything
+        ("query", "d", "SELECT 1"),
+        ("export", "d", "shapes-easy", "--format", "npz", "--out", "x"),
+        ("verify", "d"),
+    ):
+        result = run(*args, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode != 0 and len(lines) == 1, (args, result.stderr)
+        assert f"{record.relative_to(tmp_path)}: damaged build record (" in lines[0], lines
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "d").rglob("*")) == before
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path):
     """``deepbench show sky-easy | head -1``: once the reader has gone, exit without a message."""
     read_end, write_end = os.pipe()
