@@ -262,6 +262,10 @@ def _client(address: str | None):
         return Client(address, timeout="10s")
     except OSError as exc:
         raise DeepBenchError(f"--scheduler {address}: cannot connect ({exc})") from None
+    except (ValueError, TypeError) as exc:  # a malformed address
+        raise DeepBenchError(
+            f"--scheduler {address}: not a scheduler address such as tcp://HOST:8786 ({exc})"
+        ) from None
 
 
 def _proportional(splits: dict[str, int], total: int) -> dict[str, int]:

@@ -147,7 +147,16 @@ def iter_tables(
 ) -> Iterator[pa.Table]:
     """The shards of ``split`` as tables, in order (only ``columns`` when given)."""
     for path in split_shards(folder, record, split):
-        yield pq.read_table(path, columns=list(columns) if columns is not None else None)
+        try:
+            table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+        except (OSError, pa.ArrowException) as exc:  # missing, truncated or not Parquet
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, FileNotFoundError):
+                reason = "missing"
+            raise ExportError(
+                f"{path}: cannot read this shard ({reason}); run 'deepbench verify {folder}'"
+            ) from None
+        yield table
 
 
 # ----------------------------------------------------------------------------- catalogue

@@ -55,6 +55,11 @@ def view_clash(configs: list[str]) -> tuple[str, str] | None:
     return None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -75,25 +80,41 @@ def connect(folder: str | Path) -> Any:
             "(name: in its config) or query its Parquet files with read_parquet"
         )
     con = duckdb.connect()
-    for name in configs:
-        record_file = folder / name / INFO_FILE
-        if record_file.is_file():
-            record = read_record(record_file)
-            files = [
-                str(folder / name / s["filename"])
-                for split in record["splits"].values()
-                for s in split["shards"]
-            ]
-        else:
-            files = sorted(str(p) for p in (folder / name).glob("*.parquet"))
-        if not files:
-            continue
-        listing = "[" + ", ".join(_quote(f) for f in files) + "]"
-        con.execute(
-            f'CREATE VIEW "{view_name(name)}" AS SELECT * EXCLUDE (filename), '
-            r"regexp_extract(filename, '([A-Za-z]+)-\d+-of-\d+\.parquet$', 1) AS split "
-            f"FROM read_parquet({listing}, filename = true)"
-        )
+    try:
+        for name in configs:
+            record_file = folder / name / INFO_FILE
+            if record_file.is_file():
+                record = read_record(record_file)
+                files = [
+                    str(folder / name / s["filename"])
+                    for split in record["splits"].values()
+                    for s in split["shards"]
+                ]
+            else:
+                files = sorted(str(p) for p in (folder / name).glob("*.parquet"))
+            if not files:
+                continue
+            missing = [f for f in files if not Path(f).is_file()]
+            if missing:
+                raise QueryError(
+                    f"{missing[0]}: missing ({len(missing)} shard(s) of {name}); "
+                    f"run 'deepbench verify {folder}' and rebuild {name}"
+                )
+            listing = "[" + ", ".join(_quote(f) for f in files) + "]"
+            try:
+                con.execute(
+                    f'CREATE VIEW "{view_name(name)}" AS SELECT * EXCLUDE (filename), '
+                    r"regexp_extract(filename, '([A-Za-z]+)-\d+-of-\d+\.parquet$', 1) AS split "
+                    f"FROM read_parquet({listing}, filename = true)"
+                )
+            except duckdb.Error as exc:
+                raise QueryError(
+                    f"{folder / name}: cannot read its shards ({_first_line(exc)}); "
+                    f"run 'deepbench verify {folder}'"
+                ) from None
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -108,8 +129,7 @@ def run_query(folder: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, 
             return [], []
         return list(result.columns), result.fetchall()
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QueryError(f"query failed: {first}") from None
+        raise QueryError(f"query failed: {_first_line(exc)}") from None
     finally:
         con.close()
 

@@ -126,6 +126,10 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         ),
         (["build", "shapes-easy", "--out", "OUT", "--split-sizes", "dev=5"], "expected train=N"),
         (
+            ["build", "shapes-easy", "--out", "OUT", "--scheduler", "garbage"],
+            "--scheduler garbage: not a scheduler address such as tcp://HOST:8786",
+        ),
+        (
             ["build", "shapes-easy", "--out", "OUT", "--split-sizes", "train=5,train=6"],
             "train: given twice",
         ),
@@ -199,6 +203,25 @@ def test_a_damaged_build_record_is_one_line_everywhere(tmp_path, damage):
         assert result.returncode != 0 and len(lines) == 1, (args, result.stderr)
         assert f"{record.relative_to(tmp_path)}: damaged build record (" in lines[0], lines
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "d").rglob("*")) == before
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_or_truncated_shards_are_one_line_in_query_and_export(tmp_path):
+    sizes = ["--split-sizes", "train=4,validation=0,test=0", "--no-progress"]
+    assert run("build", "shapes-easy", "--out", "d", *sizes, cwd=tmp_path).returncode == 0
+    (shard,) = (tmp_path / "d" / "shapes-easy").glob("train-*.parquet")
+    shard.write_bytes(shard.read_bytes()[:500])
+    for reason in ("(Could not open Parquet", "missing"):
+        for args in (
+            ("query", "d", "SELECT count(*) FROM shapes_easy"),
+            ("export", "d", "shapes-easy", "--format", "npz", "--out", "x"),
+        ):
+            result = run(*args, cwd=tmp_path)
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 2 and len(lines) == 1, (args, result.stderr)
+            assert "train-00000-of-00001.parquet" in lines[0]
+            assert reason in lines[0] or args[0] == "query", lines
+        shard.unlink(missing_ok=True)
     assert not (tmp_path / "x").exists()
 
 
