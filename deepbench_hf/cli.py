@@ -6,10 +6,12 @@ import argparse
 import importlib
 import os
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .commands import non_empty
 from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
@@ -142,6 +144,15 @@ def _check_names(names: list[str], out: str) -> None:
             f"configs {clash[0]!r} and {clash[1]!r} would share the query view "
             f"{view_name(clash[1])!r} in {out}; give one another name"
         )
+
+
+def _stopped(exc: KeyboardInterrupt) -> str:
+    return "terminated" if isinstance(exc, _Terminated) else "interrupted"
+
+
+def _stop_code(exc: KeyboardInterrupt) -> int:
+    """128 + the signal, as a shell reports a process the signal killed."""
+    return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,8 +288,26 @@ def _proportional(splits: dict[str, int], total: int) -> dict[str, int]:
     return sizes
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C: worker processes stop and staging folders are removed."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepbench`` console script; returns the exit code."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _main(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -315,13 +344,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     print(f"built {config.name} into {args.out}/{config.name} ({sizes})")
                     built.append(config.name)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 done = f"; built before it: {', '.join(built)}" if built else ""
                 print(
-                    f"deepbench: interrupted; {args.out}/{config.name} is unchanged{done}",
+                    f"deepbench: {_stopped(exc)}; {args.out}/{config.name} is unchanged{done} "
+                    "(finished shards wait in the staging folder beside it: the same command "
+                    "resumes)",
                     file=sys.stderr,
                 )
-                return 130
+                return _stop_code(exc)
             finally:
                 if client is not None:
                     client.close()
@@ -331,9 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeepBenchError as exc:
         print(f"deepbench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("deepbench: interrupted; the output folder is unchanged", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"deepbench: {_stopped(exc)}; the output folder is unchanged", file=sys.stderr)
+        return _stop_code(exc)
     except BrokenPipeError:  # e.g. `deepbench show sky-easy | head -1`: the reader is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         return 141  # 128 + SIGPIPE, as a shell tool killed by the closed pipe

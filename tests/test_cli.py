@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import datasets
@@ -261,6 +263,43 @@ def test_an_interrupt_names_what_was_built_and_what_is_unchanged(tmp_path, capsy
     assert code == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"deepbench: interrupted; {out}/shapes-medium is unchanged; built before it: shapes-easy"
+        f"deepbench: interrupted; {out}/shapes-medium is unchanged; built before it: shapes-easy "
+        "(finished shards wait in the staging folder beside it: the same command resumes)"
     ]
     assert (out / "shapes-easy").is_dir() and not (out / "shapes-medium").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
+def test_sigterm_stops_the_workers_like_an_interrupt(tmp_path):
+    command = [sys.executable, "-m", "deepbench_hf.cli", "build", "sky-hard", "--out", "d"]
+    proc = subprocess.Popen(
+        [*command, "--num-proc", "2", "--no-progress"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and time.monotonic() < deadline:  # both pool workers started
+        time.sleep(0.2)
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            children |= {int(c) for c in (task / "children").read_text().split()}
+    assert len(children) >= 2
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().startswith("deepbench: terminated; d/sky-hard is unchanged")
+    deadline = time.monotonic() + 15  # the resource tracker exits once it sees EOF
+    while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)]
+    assert not (tmp_path / "d").exists()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
