@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -284,9 +285,19 @@ def staging_root(out_dir: str | Path) -> str | Path:
     return f"{parent}/.{name}{STAGING_SUFFIX}"
 
 
-def _check_local_output(out: Path) -> None:
+def _check_local_output(out: Path, name: str) -> None:
+    """Refuse, before building, a local ``out`` that is not a folder, holds foreign files, or
+    where the staging folder beside it, the folder itself or its config ``name`` cannot be
+    written (moving a folder to another parent needs write access to the folder itself)."""
     if out.exists() and not out.is_dir():
         raise BuildError(f"--out {out}: exists and is not a folder")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        where = "the staging folder beside it" if parent == out.parent else "it"
+        raise BuildError(f"--out {out}: cannot create {where} ({parent}: permission denied)")
+    for folder in (out, out / name):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise BuildError(f"--out {out}: cannot write {folder} (permission denied)")
     written_by_us = (out / "README.md").is_file() and any(out.glob("*/deepbench.json"))
     if out.is_dir() and any(out.iterdir()) and not written_by_us:
         raise BuildError(
@@ -333,8 +344,8 @@ def build_config(
         raise BuildError(f"--num-proc: must be >= 1, got {num_proc}")
     out_text = str(out_dir).rstrip("/") or "/"
     if not _is_url(out_text):
-        out_text = str(Path(fsspec.core.strip_protocol(out_text)).absolute())
-        _check_local_output(Path(out_text))
+        out_text = os.path.abspath(fsspec.core.strip_protocol(out_text))  # also folds "a/.."
+        _check_local_output(Path(out_text), config.name)
     try:
         fs, out = fsspec.core.url_to_fs(out_text)
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
@@ -418,8 +429,11 @@ def _finish(
             fs.rm(card_partial)
         if moving_in and fs.exists(target):  # the new folder, perhaps moved in part
             fs.rm(target, recursive=True)
-        if replaced and fs.exists(old) and not fs.exists(target):
-            fs.mv(old, target, recursive=True)
+        if replaced and fs.exists(old):
+            if fs.exists(target):  # a move that fell back to copying failed: the old one stayed
+                fs.rm(old, recursive=True)
+            else:
+                fs.mv(old, target, recursive=True)
         raise
     if replaced:
         fs.rm(old, recursive=True)

@@ -303,3 +303,28 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "State:\tZ" not in status
+
+
+def test_unwritable_places_are_refused_before_building(tmp_path, capsys, monkeypatch):
+    import deepbench_hf.writer as writer
+
+    sizes = ["--split-sizes", "train=4,validation=0,test=0", "--no-progress"]
+    out = tmp_path / "d"
+    assert main(["build", "shapes-easy", "--out", str(out), *sizes]) == 0
+    capsys.readouterr()
+    real_access = os.access
+    for denied, message in [
+        (tmp_path, f"cannot create the staging folder beside it ({tmp_path}: permission denied)"),
+        (out, f"cannot write {out} (permission denied)"),
+        (out / "shapes-easy", f"cannot write {out / 'shapes-easy'} (permission denied)"),
+    ]:
+        monkeypatch.setattr(
+            writer.os, "access", lambda p, mode, d=denied: Path(p) != d and real_access(p, mode)
+        )
+        assert main(["build", "shapes-easy", "--out", str(out), *sizes]) == 2
+        assert capsys.readouterr().err.strip().endswith(message)
+    monkeypatch.setattr(writer.os, "access", real_access)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no staging folder left
+    # "d/shapes-easy/.." is the folder d itself
+    assert main(["build", "shapes-medium", "--out", f"{out}/shapes-easy/..", *sizes]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "shapes-easy", "shapes-medium"]
