@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from .commands import non_empty
 from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
-from .errors import BuildError, DeepBenchError
+from .errors import BuildError, ConfigError, DeepBenchError
 
 # Further subcommands live in their own modules; each defines
 # ``add_parser(subparsers) -> None`` and ``run(args: argparse.Namespace) -> int``.
@@ -247,7 +247,12 @@ def _load(args: argparse.Namespace, ref: str) -> BuildConfig:
     config = load_config(ref, overrides, seed=args.seed, splits=args.split_sizes)
     if args.num_examples is not None:
         sizes = _proportional(config.splits, args.num_examples)
-        config = load_config(ref, overrides, seed=args.seed, splits=sizes)
+        try:
+            config = load_config(ref, overrides, seed=args.seed, splits=sizes)
+        except ConfigError as exc:
+            raise DeepBenchError(
+                f"--num-examples {args.num_examples}: {exc.path}: {exc.message}"
+            ) from None
     return config
 
 

@@ -361,7 +361,9 @@ def parse_distribution(raw: Any, domain: Domain, *, source: str, path: str) -> D
         if (domain.low is not None and lo < domain.low) or (
             domain.high is not None and hi > domain.high
         ):
-            err(f"an unbounded normal can leave the allowed range ({allowed}); set low/high")
+            if low is None or high is None:
+                err(f"an unbounded normal can leave the allowed range ({allowed}); set low/high")
+            err(f"low ({low:g}) and high ({high:g}) must lie in the allowed range ({allowed})")
         _check_range(lo, hi, domain, err)
         return Normal(mean, std, low, high)
 

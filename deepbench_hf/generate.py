@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from .config import BuildConfig, load_config
 from .kinds import get_kind
 from .numerics import single_threaded_blas
@@ -94,4 +96,11 @@ def regenerate_row(config: ConfigRef, split: str, index: int) -> dict[str, Any]:
     ``run_portable(regenerate_row, config, split, index)`` computes it in a pinned process.
     """
     config = as_build_config(config, "regenerate_row")
+    size = config.splits.get(split)
+    if size is None:
+        raise ValueError(f"split must be one of {', '.join(config.splits)}, got {split!r}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < size:
+        raise IndexError(
+            f"index must be an integer in [0, {size}) for split {split!r}, got {index!r}"
+        )
     return next(generate_rows(config, split, index, index + 1))[1]

@@ -253,4 +253,8 @@ class _SizeSection(Section):
     def parse(self, raw: Any, source: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = {"height": raw, "width": raw}
+        elif raw is not None and not isinstance(raw, dict):
+            raise ConfigError(
+                source, path, f"expected an integer (a square) or height, width; got {raw!r}"
+            )
         return super().parse(raw, source, path)

@@ -445,6 +445,8 @@ def _json_bytes(record: dict[str, Any]) -> bytes:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError) and not exc.strerror:  # fsspec: the path alone
+        return f"no such file or folder: {exc}"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 

@@ -244,3 +244,11 @@ def test_killed_build_resumes_from_complete_shards(tmp_path):
     assert digests(out) == digests(reference)
     assert (out / config.name / first.filename).stat().st_mtime_ns == mtime
     assert kept.sha256 == digests(out)[f"{config.name}/{first.filename}"]
+
+
+def test_regenerate_row_refuses_unknown_splits_and_indices_out_of_range():
+    with pytest.raises(ValueError, match="split must be one of train, validation, test"):
+        regenerate_row("shapes-easy", "nosuch", 0)
+    for index in (-1, 6000, 2.0):
+        with pytest.raises(IndexError, match=r"index must be an integer in \[0, 6000\)"):
+            regenerate_row("shapes-easy", "train", index)

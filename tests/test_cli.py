@@ -139,6 +139,16 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         (["build", "shapes-easy", "--out", "OUT", "--num-proc", "-1"], "must be >= 1, got -1"),
         (["build", "shapes-easy", "--out", "OUT", "--num-examples", "0"], "must be >= 1, got 0"),
         (
+            ["build", "shapes-easy", "--out", "OUT", "--num-examples", "2000000000"],
+            "--num-examples 2000000000: splits.train: expected an integer in [0, 1e+09]",
+        ),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--set", "image_size=64.0"],
+            "image_size: expected an integer (a square) or height, width; got 64.0",
+        ),
+        (["query", "OUT", ""], "argument SQL: must not be empty"),
+        (["query", "OUT", "SELECT 1", "--max-rows", "-1"], "--max-rows: must be >= 0, got -1"),
+        (
             [
                 "build",
                 "shapes-easy",

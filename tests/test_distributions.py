@@ -61,6 +61,11 @@ def test_choice_with_weights_round_trips():
         ({"gauss": [0, 1]}, POSITIVE, "unknown distribution"),
         ("abc", POSITIVE, "expected a number in \\(0, inf\\) or a distribution, got 'abc'"),
         ({"normal": [0, 1]}, POSITIVE, "unbounded normal"),
+        (
+            {"normal": {"mean": 3, "std": 10, "low": -1, "high": 5}},
+            POSITIVE,
+            r"low \(-1\) and high \(5\) must lie in the allowed range",
+        ),
         ({"normal": {"mean": 0, "std": -1, "low": 1}}, POSITIVE, "std must be > 0"),
         ({"loguniform": [0, 1]}, UNIT, "loguniform needs low > 0"),
         ({"uniform": [3, 5]}, INT3, "uniform draws real numbers"),

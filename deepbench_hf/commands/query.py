@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import non_empty
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``query``."""
@@ -17,12 +19,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "plus 'split'. Example: deepbench query deepbench \"SELECT split, count(*) FROM "
         'shapes_hard WHERE n_objects > 3 GROUP BY split"',
     )
-    parser.add_argument("dir", metavar="DIR", help="dataset folder")
-    parser.add_argument("sql", metavar="SQL", help="the query")
+    parser.add_argument("dir", metavar="DIR", type=non_empty, help="dataset folder")
+    parser.add_argument("sql", metavar="SQL", type=non_empty, help="the query")
     parser.add_argument(
-        "--max-rows", type=int, default=100, metavar="N", help="rows to print (default 100)"
+        "--max-rows",
+        type=_at_least_zero,
+        default=100,
+        metavar="N",
+        help="rows to print (default 100)",
     )
     parser.add_argument("--csv", action="store_true", help="print all rows as CSV")
+
+
+def _at_least_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         sys.stdout.write(format_csv(columns, rows))
     else:
-        print(format_table(columns, rows, max_rows=max(args.max_rows, 0)))
+        print(format_table(columns, rows, max_rows=args.max_rows))
     return 0
