@@ -131,19 +131,23 @@ class _OneLineErrors(argparse.ArgumentParser):
 def _check_names(names: list[str], out: str) -> None:
     """Refuse a build whose configs share a name, or whose query views would clash with each
     other or with the configs already in a local ``out`` folder."""
-    from .query import folder_configs, view_clash, view_name
+    from .query import folder_configs, view_name
 
     for name in names:
         if names.count(name) > 1:
             raise BuildError(f"config {name!r} is given twice; each config needs its own name")
-    folder = Path(out)
-    existing = folder_configs(folder) if "://" not in out and folder.is_dir() else []
-    clash = view_clash([n for n in existing if n not in names] + names)
-    if clash:
-        raise BuildError(
-            f"configs {clash[0]!r} and {clash[1]!r} would share the query view "
-            f"{view_name(clash[1])!r} in {out}; give one another name"
-        )
+    local = out.removeprefix("file://") if out.startswith("file://") else out
+    folder = Path(local)
+    existing = folder_configs(folder) if "://" not in local and folder.is_dir() else []
+    others = [n for n in existing if n not in names]
+    for i, name in enumerate(names):  # only clashes that involve a new config
+        view = view_name(name).lower()  # DuckDB identifiers ignore case
+        for other in others + names[:i]:
+            if view_name(other).lower() == view:
+                raise BuildError(
+                    f"configs {other!r} and {name!r} would share the query view "
+                    f"{view_name(name)!r} in {out}; give one another name"
+                )
 
 
 def _stopped(exc: KeyboardInterrupt) -> str:
@@ -294,7 +298,8 @@ def _proportional(splits: dict[str, int], total: int) -> dict[str, int]:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, unwound like Ctrl-C: worker processes stop and staging folders are removed."""
+    """SIGTERM, unwound like Ctrl-C: worker processes stop; finished shards stay staged for a
+    rerun to resume."""
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -303,13 +308,19 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepbench`` console script; returns the exit code."""
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    # Only where SIGTERM would kill the process outright (the console script): a host program's
+    # own handler, or a non-main thread, is left alone.
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
+    if ours:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _main(argv)
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -163,11 +163,11 @@ class Normal(Distribution):
         hi = math.inf if self.high is None else self.high
         if hi < self.mean:
             value = self.mean + self.std * _lower_tail(
-                (lo - self.mean) / self.std, (hi - self.mean) / self.std, rng
+                (lo - self.mean) / self.std, (hi - self.mean) / self.std, rng.random()
             )
-        elif lo > self.mean:
+        elif lo > self.mean:  # mirrored, with 1 - u: the draws keep the direction of the CDF's
             value = self.mean - self.std * _lower_tail(
-                (self.mean - hi) / self.std, (self.mean - lo) / self.std, rng
+                (self.mean - hi) / self.std, (self.mean - lo) / self.std, 1.0 - rng.random()
             )
         else:
             a = 0.0 if self.low is None else float(ndtr((self.low - self.mean) / self.std))
@@ -184,12 +184,13 @@ class Normal(Distribution):
         return {"normal": spec}
 
 
-def _lower_tail(a: float, b: float, rng: np.random.Generator) -> float:
-    """A standard normal truncated to ``[a, b]`` with ``b < 0`` (``a`` may be ``-inf``), by
-    inverting its CDF in log space: ``u = P(b) (1 - U (1 - P(a) / P(b)))``."""
+def _lower_tail(a: float, b: float, u: float) -> float:
+    """The standard normal truncated to ``[a, b]``, ``b < 0`` (``a`` may be ``-inf``), at the
+    uniform ``u`` in [0, 1]: its CDF inverted in log space, ``P(a) + u (P(b) - P(a)) = P(b) (r +
+    u (1 - r))`` with ``r = P(a) / P(b)`` (the same draw as the CDF's inverse, to round-off)."""
     log_b = float(log_ndtr(b))
     ratio = math.exp(float(log_ndtr(a)) - log_b)
-    return float(ndtri_exp(log_b + math.log1p(-rng.random() * (1.0 - ratio))))
+    return float(ndtri_exp(log_b + math.log(ratio + u * (1.0 - ratio))))
 
 
 @dataclass(frozen=True)
@@ -268,9 +269,13 @@ def _pair(raw: Any, names: tuple[str, str], err: _Err) -> tuple[Any, Any]:
 
 
 def _number(value: Any, err: _Err, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):  # e.g. a YAML integer beyond float range
+        number = math.nan
+    if not isinstance(value, (int, float)) or not math.isfinite(number):
         err(f"{what} must be a finite number, got {value!r}")
-    return float(value)
+    return number
 
 
 class _Err:
@@ -361,9 +366,14 @@ def parse_distribution(raw: Any, domain: Domain, *, source: str, path: str) -> D
         if (domain.low is not None and lo < domain.low) or (
             domain.high is not None and hi > domain.high
         ):
-            if low is None or high is None:
-                err(f"an unbounded normal can leave the allowed range ({allowed}); set low/high")
-            err(f"low ({low:g}) and high ({high:g}) must lie in the allowed range ({allowed})")
+            for bound, value, side in (("low", low, lo), ("high", high, hi)):
+                outside = (domain.low is not None and side < domain.low) or (
+                    domain.high is not None and side > domain.high
+                )
+                if outside and value is None:
+                    err(f"a normal without {bound} can leave the allowed range ({allowed}); set it")
+                if outside:
+                    err(f"{bound} ({value:g}) must lie in the allowed range ({allowed})")
         _check_range(lo, hi, domain, err)
         return Normal(mean, std, low, high)
 
@@ -384,8 +394,8 @@ def parse_distribution(raw: Any, domain: Domain, *, source: str, path: str) -> D
         if not isinstance(weights, (list, tuple)) or len(weights) != len(values):
             err(f"weights must be a list of {len(values)} numbers, got {weights!r}")
         weights = tuple(_number(w, err, "weight") for w in weights)
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            err("weights must be >= 0 and not all zero")
+        if any(w < 0 for w in weights) or not 0 < sum(weights) < math.inf:
+            err("weights must be >= 0, not all zero, and of a finite sum")
     cast = {"float": float, "int": int}.get(domain.kind, lambda v: v)
     return Choice(tuple(cast(v) for v in values), weights)
 

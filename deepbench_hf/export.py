@@ -450,16 +450,6 @@ def export(
         )
     docs = columns_for(record["kind"])
     scalings = _scalings(folder, record, features, chosen, fmt) if images else {}
-    _check_export_output(out)
-    final = out.resolve()
-    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
-        raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
-    out = final.parent / f".{final.name}.deepbench-export"
-    shutil.rmtree(out, ignore_errors=True)  # left over from an interrupted export
-    try:
-        out.mkdir(parents=True)
-    except OSError as exc:
-        raise ExportError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
     manifest: dict[str, Any] = {
         "format": fmt,
         "catalogue": "fits" if fmt == "fits" else catalogue,
@@ -482,6 +472,16 @@ def export(
     if images:
         manifest["images"] = list(planes)
         manifest["columns_in_catalogue"] = carried
+    _check_export_output(out)
+    final = out.resolve()
+    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
+        raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
+    out = final.parent / f".{final.name}.deepbench-export"
+    shutil.rmtree(out, ignore_errors=True)  # left over from an interrupted export
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        raise ExportError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
     try:
         for split in chosen:
             target = out / split

@@ -18,13 +18,18 @@ __all__ = ["INFO_FILE", "RecordError", "parse_record", "read_record"]
 INFO_FILE = "deepbench.json"
 
 _FIELDS = {
+    "name": str,
     "kind": str,
+    "version": str,
+    "seed": int,
+    "summary": str,
+    "description": str,
     "config_hash": str,
     "features": dict,
     "resolved_config": dict,
     "splits": dict,
 }
-_SPLIT_FIELDS = {"num_examples": int, "shards": list}
+_SPLIT_FIELDS = {"num_examples": int, "num_bytes": int, "shards": list}
 _SHARD_FIELDS = {"filename": str, "num_rows": int, "file_bytes": int, "sha256": str}
 
 

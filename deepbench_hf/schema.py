@@ -152,17 +152,18 @@ class Weights:
                 raise ConfigError(
                     source, key_path, f"unknown {self.what}; allowed: {', '.join(self.names)}"
                 )
-            if (
-                isinstance(weight, bool)
-                or not isinstance(weight, (int, float))
-                or not 0 <= weight < math.inf
-            ):
+            try:
+                value = math.nan if isinstance(weight, bool) else float(weight)
+            except (TypeError, ValueError, OverflowError):
+                value = math.nan
+            if not isinstance(weight, (int, float)) or not 0 <= value < math.inf:
                 raise ConfigError(
                     source, key_path, f"weight must be a finite number >= 0, got {weight!r}"
                 )
-            weights[name] = float(weight)
-        if sum(weights.values()) <= 0:
-            raise ConfigError(source, path, "at least one weight must be > 0")
+            weights[name] = value
+        total = sum(weights.values())
+        if not 0 < total < math.inf:
+            raise ConfigError(source, path, "at least one weight must be > 0, and their sum finite")
         return weights, dict(weights)
 
 

@@ -350,7 +350,7 @@ def build_config(
         fs, out = fsspec.core.url_to_fs(out_text)
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
         raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
-    for _ in _read_records(fs, out):  # the card will need them: a damaged one fails now
+    for _ in _read_records(fs, out, skip=config.name):  # the card needs them: fail now
         pass
     root = str(staging_root(out))
     stage = f"{root}/{config.name}"
@@ -404,7 +404,7 @@ def _finish(
     record = build_record(config, [asdict(r) for r in results], command=command)
     fs.pipe_file(f"{stage}/{INFO_FILE}", _json_bytes(record))
     write_preview(stage, record, fs=fs)  # <config>/preview.png, linked from the card
-    records = {name: rec for name, rec in _read_records(fs, out) if name != config.name}
+    records = dict(_read_records(fs, out, skip=config.name))
     records[config.name] = record
     card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])
     fs.makedirs(out, exist_ok=True)
@@ -429,11 +429,8 @@ def _finish(
             fs.rm(card_partial)
         if moving_in and fs.exists(target):  # the new folder, perhaps moved in part
             fs.rm(target, recursive=True)
-        if replaced and fs.exists(old):
-            if fs.exists(target):  # a move that fell back to copying failed: the old one stayed
-                fs.rm(old, recursive=True)
-            else:
-                fs.mv(old, target, recursive=True)
+        if replaced and fs.exists(old) and not fs.exists(target):
+            fs.mv(old, target, recursive=True)
         raise
     if replaced:
         fs.rm(old, recursive=True)
@@ -450,12 +447,17 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def _read_records(fs: fsspec.AbstractFileSystem, out: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _read_records(
+    fs: fsspec.AbstractFileSystem, out: str, skip: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The folder's records, but ``skip``'s (the config being rebuilt, whose record may be the
+    damaged one)."""
     if not fs.exists(out):
         return
     for info in sorted(fs.glob(f"{out}/*/{INFO_FILE}")):
         name = info.rstrip("/").rsplit("/", 2)[-2]
-        yield name, parse_record(fs.cat_file(info), info)
+        if name != skip:
+            yield name, parse_record(fs.cat_file(info), info)
 
 
 def read_records(out_dir: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -249,6 +249,8 @@ def test_killed_build_resumes_from_complete_shards(tmp_path):
 def test_regenerate_row_refuses_unknown_splits_and_indices_out_of_range():
     with pytest.raises(ValueError, match="split must be one of train, validation, test"):
         regenerate_row("shapes-easy", "nosuch", 0)
-    for index in (-1, 6000, 2.0):
-        with pytest.raises(IndexError, match=r"index must be an integer in \[0, 6000\)"):
+    for index in (-1, 2.0, True):
+        with pytest.raises(IndexError, match=r"index must be an integer >= 0"):
             regenerate_row("shapes-easy", "train", index)
+    # beyond the config's own split size: the row a build with a larger split writes
+    assert regenerate_row("shapes-easy", "train", 6001)["index"] == 6001

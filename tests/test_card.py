@@ -24,7 +24,7 @@ from deepbench_hf.card import HUB_TASK_CATEGORIES as CARD_TASK_CATEGORIES
 from deepbench_hf.columns import columns_for, feature_columns, undocumented
 from deepbench_hf.kinds import features_for
 from deepbench_hf.preview import write_preview
-from deepbench_hf.writer import read_records
+from deepbench_hf.writer import build_config, read_records
 
 # The Hub's task ids of the categories cards may use (huggingface.js pipelines.ts subtasks).
 HUB_SUBTASKS = {
@@ -234,6 +234,15 @@ def test_config_without_images_gets_no_preview_link(built_dir):
     text = render_card({"shapes-easy": record}, "deepbench")
     assert "`shapes-easy`**: no image column, no preview." in text
     assert "preview.png" not in text
+
+
+def test_a_folder_of_nbody_configs_gets_no_image_conventions(tmp_path):
+    build_config(small_config("nbody"), tmp_path / "nb", num_proc=1, progress=False)
+    text = (tmp_path / "nb" / "README.md").read_text()
+    for absent in ("objects.bbox", "`bbox`", "`objects.*`", "noise_seed", "FLOAT[][]", "png"):
+        assert absent not in text, absent
+    assert "`nbody`**: no image column, no preview." in text
+    assert "--format npz|npy|h5|fits --out OUT" in text
 
 
 def test_card_shows_each_configs_release_notes_next_to_its_version(built_dir, card):

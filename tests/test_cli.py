@@ -216,6 +216,9 @@ def test_a_damaged_build_record_is_one_line_everywhere(tmp_path, damage):
         assert f"{record.relative_to(tmp_path)}: damaged build record (" in lines[0], lines
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "d").rglob("*")) == before
     assert not (tmp_path / "x").exists()
+    # rebuilding the damaged config itself mends it
+    assert run("build", "shapes-easy", "--out", "d", *sizes, cwd=tmp_path).returncode == 0
+    assert run("verify", "d", cwd=tmp_path).returncode == 0
 
 
 def test_missing_or_truncated_shards_are_one_line_in_query_and_export(tmp_path):

@@ -122,6 +122,8 @@ def test_resolved_config_reloads_to_the_same_hash(tmp_path):
         ),
         ("objects: {kinds: {circle: .nan}}", r"kinds.circle: weight must be a finite number"),
         ("objects: {kinds: {circle: .inf}}", r"kinds.circle: weight must be a finite number"),
+        ("objects: {kinds: {circle: 1" + "0" * 400 + "}}", r"kinds.circle: weight must be a fin"),
+        ("objects: {kinds: {circle: 1.0e308, line: 1.0e308}}", r"kinds: at least one weight"),
         ("kind: galaxy", r"kind: expected one of shapes, sky, lensing, nbody, got 'galaxy'"),
         ("splits: {train: -1}", r"splits.train: expected an integer in \[0, 1e\+09\], got -1"),
         ("splits: {dev: 3}", r"splits.dev: unknown key; allowed: train, validation, test"),
