@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .commands import non_empty
+from .commands import non_empty, non_negative, positive
 from .config import SPLIT_NAMES, BuildConfig, builtin_config_names, builtin_suites, load_config
 from .errors import BuildError, ConfigError, DeepBenchError
 
@@ -60,24 +60,6 @@ def _split_sizes(text: str) -> dict[str, int]:
     return sizes
 
 
-def _at_least(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    return _at_least(text, 0)
-
-
-def _positive(text: str) -> int:
-    return _at_least(text, 1)
-
-
 def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
     if many:
         parser.add_argument(
@@ -104,7 +86,7 @@ def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> 
         metavar="KEY=VALUE",
         help="override one field, e.g. --set noise.gaussian.sigma=0 (value is YAML); repeatable",
     )
-    parser.add_argument("--seed", type=_non_negative, help="master seed (overrides the config's)")
+    parser.add_argument("--seed", type=non_negative, help="master seed (overrides the config's)")
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument(
         "--split-sizes",
@@ -114,7 +96,7 @@ def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> 
     )
     sizes.add_argument(
         "--num-examples",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="total examples, divided in the config's split proportions",
     )
@@ -131,7 +113,7 @@ class _OneLineErrors(argparse.ArgumentParser):
 def _check_names(names: list[str], out: str) -> None:
     """Refuse a build whose configs share a name, or whose query views would clash with each
     other or with the configs already in a local ``out`` folder."""
-    from .query import folder_configs, view_name
+    from .query import folder_configs, view_clash, view_name
 
     for name in names:
         if names.count(name) > 1:
@@ -139,15 +121,12 @@ def _check_names(names: list[str], out: str) -> None:
     local = out.removeprefix("file://") if out.startswith("file://") else out
     folder = Path(local)
     existing = folder_configs(folder) if "://" not in local and folder.is_dir() else []
-    others = [n for n in existing if n not in names]
-    for i, name in enumerate(names):  # only clashes that involve a new config
-        view = view_name(name).lower()  # DuckDB identifiers ignore case
-        for other in others + names[:i]:
-            if view_name(other).lower() == view:
-                raise BuildError(
-                    f"configs {other!r} and {name!r} would share the query view "
-                    f"{view_name(name)!r} in {out}; give one another name"
-                )
+    clash = view_clash([n for n in existing if n not in names] + names, new=names)
+    if clash:
+        raise BuildError(
+            f"configs {clash[0]!r} and {clash[1]!r} would share the query view "
+            f"{view_name(clash[1])!r} in {out}; give one another name"
+        )
 
 
 def _stopped(exc: KeyboardInterrupt) -> str:
@@ -189,17 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder (created if missing): a local path or an fsspec URL (s3://...)",
     )
     build.add_argument(
-        "--num-proc", type=_positive, default=1, metavar="N", help="worker processes (default 1)"
+        "--num-proc", type=positive, default=1, metavar="N", help="worker processes (default 1)"
     )
     build.add_argument(
         "--shard-size",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="examples per Parquet shard (overrides the config's shard_size)",
     )
     build.add_argument(
         "--row-group-size",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="rows per Parquet row group (overrides the config's row_group_size)",
     )

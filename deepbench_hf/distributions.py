@@ -363,17 +363,13 @@ def parse_distribution(raw: Any, domain: Domain, *, source: str, path: str) -> D
             err(f"low ({low:g}) > high ({high:g})")
         lo = -math.inf if low is None else low
         hi = math.inf if high is None else high
-        if (domain.low is not None and lo < domain.low) or (
-            domain.high is not None and hi > domain.high
-        ):
-            for bound, value, side in (("low", low, lo), ("high", high, hi)):
-                outside = (domain.low is not None and side < domain.low) or (
-                    domain.high is not None and side > domain.high
-                )
-                if outside and value is None:
+        for bound, value, side in (("low", low, lo), ("high", high, hi)):
+            if (domain.low is not None and side < domain.low) or (
+                domain.high is not None and side > domain.high
+            ):
+                if value is None:
                     err(f"a normal without {bound} can leave the allowed range ({allowed}); set it")
-                if outside:
-                    err(f"{bound} ({value:g}) must lie in the allowed range ({allowed})")
+                err(f"{bound} ({value:g}) must lie in the allowed range ({allowed})")
         _check_range(lo, hi, domain, err)
         return Normal(mean, std, low, high)
 

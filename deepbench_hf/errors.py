@@ -55,5 +55,12 @@ def _config_error(
     return ConfigError(source, path, message, related=related)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line
+    errors that wrap a library's."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class BuildError(DeepBenchError):
     """A build could not run or complete (unwritable output, conflicting folder, ...)."""

@@ -56,7 +56,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .columns import columns_for, fits_unit
-from .errors import DeepBenchError
+from .errors import DeepBenchError, first_line
 from .records import INFO_FILE, read_record
 
 FORMATS = ("npy", "npz", "h5", "fits", "png", "jpeg")
@@ -150,9 +150,7 @@ def iter_tables(
         try:
             table = pq.read_table(path, columns=list(columns) if columns is not None else None)
         except (OSError, pa.ArrowException) as exc:  # missing, truncated or not Parquet
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if isinstance(exc, FileNotFoundError):
-                reason = "missing"
+            reason = "missing" if isinstance(exc, FileNotFoundError) else first_line(exc)
             raise ExportError(
                 f"{path}: cannot read this shard ({reason}); run 'deepbench verify {folder}'"
             ) from None

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import DeepBenchError
+from .errors import DeepBenchError, first_line
 from .records import INFO_FILE, read_record
 
 MAX_CELL = 48
@@ -44,20 +44,16 @@ def folder_configs(folder: Path) -> list[str]:
     return sorted(names)
 
 
-def view_clash(configs: list[str]) -> tuple[str, str] | None:
-    """Two configs whose views would have the same name, if any."""
+def view_clash(configs: list[str], new: Collection[str] | None = None) -> tuple[str, str] | None:
+    """Two configs whose views would have the same name, if any (with ``new``, only a pair of
+    which at least one is in ``new``)."""
     seen: dict[str, str] = {}
     for name in configs:
         view = view_name(name).lower()  # DuckDB identifiers ignore case
-        if view in seen:
+        if view in seen and (new is None or name in new or seen[view] in new):
             return seen[view], name
-        seen[view] = name
+        seen.setdefault(view, name)
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _quote(text: str) -> str:
@@ -109,7 +105,7 @@ def connect(folder: str | Path) -> Any:
                 )
             except duckdb.Error as exc:
                 raise QueryError(
-                    f"{folder / name}: cannot read its shards ({_first_line(exc)}); "
+                    f"{folder / name}: cannot read its shards ({first_line(exc)}); "
                     f"run 'deepbench verify {folder}'"
                 ) from None
     except BaseException:
@@ -129,7 +125,7 @@ def run_query(folder: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, 
             return [], []
         return list(result.columns), result.fetchall()
     except duckdb.Error as exc:
-        raise QueryError(f"query failed: {_first_line(exc)}") from None
+        raise QueryError(f"query failed: {first_line(exc)}") from None
     finally:
         con.close()
 

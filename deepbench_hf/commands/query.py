@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import non_empty
+from . import non_empty, non_negative
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,22 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("sql", metavar="SQL", type=non_empty, help="the query")
     parser.add_argument(
         "--max-rows",
-        type=_at_least_zero,
+        type=non_negative,
         default=100,
         metavar="N",
         help="rows to print (default 100)",
     )
     parser.add_argument("--csv", action="store_true", help="print all rows as CSV")
-
-
-def _at_least_zero(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

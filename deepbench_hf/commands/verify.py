@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import positive
+
 DEFAULT_REGENERATE = 16  # as deepbench_hf.verify.DEFAULT_REGENERATE (imported lazily)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--regenerate",
         nargs="?",
-        type=_count,
+        type=positive,
         const=DEFAULT_REGENERATE,
         default=0,
         metavar="N",
