@@ -542,8 +542,9 @@ def check_release_notes(version: str, notes: Mapping[str, str], source: str) -> 
     Raises
     ------
     ConfigError
-        Naming ``release_notes.<version>``; :func:`validate` re-attributes it to the layer that set
-        ``release_notes``.
+        Naming ``release_notes`` (or the note newer than ``version``), related to ``version``:
+        :func:`validate` names the latest layer that set either (so ``--set version=...`` is
+        blamed, not the file holding the notes).
     """
     if not notes:
         return
@@ -554,13 +555,15 @@ def check_release_notes(version: str, notes: Mapping[str, str], source: str) -> 
                 source,
                 f"release_notes.{noted}",
                 f"newer than the config's version {version}; allowed: versions <= {version}",
+                related=("version", "release_notes"),
             )
     if version not in notes:
         raise ConfigError(
             source,
-            f"release_notes.{version}",
-            f"missing: the config's version {version} needs a note (notes given for "
-            f"{', '.join(notes)})",
+            "release_notes",
+            f"no note for the config's version {version}; each version needs one (notes given for "
+            f"{', '.join(notes)}; a YAML file that extends this config starts its own notes)",
+            related=("version", "release_notes"),
         )
 
 

@@ -163,15 +163,14 @@ def verify(
         return report
     readme = folder / "README.md"
     records: dict[str, dict[str, Any]] = {}
-    damaged: set[str] = set()
+    damaged: dict[str, str] = {}  # config -> the problem with its record
     for info in sorted(folder.glob(f"*/{INFO_FILE}")):
         try:
             records[info.parent.name] = read_record(info)
         except OSError as exc:
-            problems.append(f"{info}: unreadable build record ({exc})")
+            damaged[info.parent.name] = f"{info}: unreadable build record ({exc})"
         except RecordError as exc:
-            problems.append(str(exc))
-            damaged.add(info.parent.name)
+            damaged[info.parent.name] = str(exc)
     card: dict[str, Any] = {}
     sums: dict[str, str] = {}
     if not readme.is_file():
@@ -184,9 +183,10 @@ def verify(
         sums = card_checksums(readme)
     declared = [c.get("config_name") for c in card.get("configs") or []]
     sizes = _card_split_sizes(card)
-    wanted = list(configs) if configs else sorted(set(records) | set(declared))
+    wanted = list(configs) if configs else sorted(set(records) | set(damaged) | set(declared))
     for name in wanted:
         if name in damaged:
+            problems.append(damaged[name])
             continue
         if name not in records:
             where = "declared in README.md but " if name in declared else ""

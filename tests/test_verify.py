@@ -117,6 +117,15 @@ def test_card_and_record_disagreements_are_reported(copy):
     assert len(report.problems) == 2
 
 
+def test_config_option_scopes_record_problems(copy):
+    """A damaged record of another config is not a problem of the config being verified."""
+    (copy / "shapes-hard" / "deepbench.json").write_text("{not json")
+    assert verify(copy, configs=["shapes-easy"]).ok
+    problems = verify(copy, configs=["shapes-hard"]).problems
+    assert len(problems) == 1 and "shapes-hard" in problems[0], problems
+    assert len(verify(copy).problems) == 1
+
+
 def test_not_a_dataset_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["verify", str(tmp_path / "empty")]) == 1
