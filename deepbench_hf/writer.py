@@ -350,6 +350,12 @@ def build_config(
         fs, out = fsspec.core.url_to_fs(out_text)
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
         raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    if client is None and num_proc > 1 and "memory" in protocols:
+        raise BuildError(
+            f"--out {out_dir}: worker processes cannot write into this process's memory; "
+            "use --num-proc 1 (or a folder or URL the workers can reach)"
+        )
     for _ in _read_records(fs, out, skip=config.name):  # the card needs them: fail now
         pass
     root = str(staging_root(out))

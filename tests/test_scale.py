@@ -15,6 +15,7 @@ import pytest
 from conftest import digests, small_config
 
 from deepbench_hf.cli import main
+from deepbench_hf.errors import BuildError
 from deepbench_hf.writer import build_config, staging_root
 
 
@@ -50,6 +51,9 @@ def test_fsspec_url_output_is_bit_identical(reference):
     }
     assert files == digests(reference, "*")
     assert not fs.exists("/bucket/.ds.deepbench-staging")
+    with pytest.raises(BuildError, match=r"^--out memory://bucket/ds2: worker processes cannot"):
+        build_config(small_config("shapes-hard"), "memory://bucket/ds2", num_proc=2)
+    assert not fs.exists("/bucket/ds2") and not fs.exists("/bucket/.ds2.deepbench-staging")
 
 
 def test_killed_build_resumes_and_matches_an_uninterrupted_one(tmp_path):
