@@ -406,6 +406,23 @@ def _check_range(low: float, high: float, domain: Domain, err: _Err) -> None:
         err(f"value {low:g} is not allowed ({domain.describe()})")
 
 
+def value_bounds(dist: Distribution) -> tuple[float, float]:
+    """Smallest and largest value a numeric distribution can draw (``-inf`` / ``inf`` where a
+    normal has no bound)."""
+    if isinstance(dist, Constant):
+        return dist.value, dist.value
+    if isinstance(dist, (Uniform, LogUniform, RandInt)):
+        return dist.low, dist.high
+    if isinstance(dist, Choice):
+        return min(dist.values), max(dist.values)
+    if isinstance(dist, Normal):
+        return (
+            -math.inf if dist.low is None else dist.low,
+            math.inf if dist.high is None else dist.high,
+        )
+    return -math.inf, math.inf
+
+
 def discrete_support(dist: Distribution, *, source: str, path: str) -> Sequence[Any]:
     """The finite set of values of a discrete distribution, or a ConfigError naming ``path``."""
     support = dist.support()

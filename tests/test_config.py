@@ -457,3 +457,24 @@ def test_objects_narrower_than_half_a_pixel_are_refused(ref, override):
     source, loses flux: refuse, naming the field and the allowed range."""
     with pytest.raises(ConfigError, match=r"(fwhm|r_eff).*\[0\.5, 100000\]"):
         load_config(ref, [override])
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "message"),
+    [
+        ("lensing", "psf={moffat: {fwhm: 2, beta: 1.2}}", r"psf.moffat.beta: the widest PSF "
+         r"allowed \(fwhm 2 px, beta 1.2\) spreads 99.9 % of its light over a radius of 3.58e\+07 "
+         r"px; allowed: at most 128 px \(2x the image's larger side\): raise beta or lower fwhm"),
+        ("sky-hard", "psf={gaussian: {fwhm: {uniform: [1, 20000]}}}", r"psf.gaussian.fwhm: the "
+         r"widest PSF allowed \(fwhm 20000 px\) .* at most 128 px .*: lower fwhm$"),
+        ("sky-medium", "psf={moffat: {fwhm: 2, beta: 1.001}}",
+         r"psf.moffat.beta: .* radius of inf px"),
+        ("nbody-easy", "render={tracks: {image_size: 64, extent: 1.1, fwhm: 2.0, beta: 1.2}}",
+         r"render.tracks.beta: the widest PSF allowed"),
+    ],
+)  # fmt: skip
+def test_a_psf_wider_than_the_frame_allows_is_refused(name, override, message):
+    """Its kernel (99.9 % radius) would outgrow memory: refused when the config is read."""
+    with pytest.raises(ConfigError, match=r"^--set: " + message):
+        load_config(name, [override])
+    load_config(name, ["psf={moffat: {fwhm: 2, beta: 2}}"] if name != "nbody-easy" else [])

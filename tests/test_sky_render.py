@@ -267,3 +267,21 @@ def test_sersic_index_just_above_one_renders(n, q, r_eff):
         image = render_image(shape=(64, 64), objects=[obj])
     assert np.isfinite(image).all()
     assert abs(image.sum() / 1e4 - 1) < 0.01
+
+
+@pytest.mark.parametrize("beta", [1.001, 1.2, 1.5])
+def test_moffat_star_with_beta_just_above_one_renders_its_share_of_the_frame(beta):
+    """Wings too wide for a float radius fill the frame; the frame holds what the profile puts
+    there (between the light inside its inscribed and its circumscribed circle)."""
+    import warnings
+
+    from deepbench_hf.sky.profiles import moffat_enclosed
+    from deepbench_hf.sky.render import Star, render_image
+
+    star = Star(x=32.0, y=32.0, flux=1e4, fwhm=2.0, beta=beta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = render_image(shape=(65, 65), objects=[star])
+    inside = image.sum() / 1e4
+    inner, outer = (moffat_enclosed(r, fwhm=2.0, beta=beta) for r in (32.5, 32.5 * np.sqrt(2)))
+    assert inner * 0.999 < inside < outer * 1.001

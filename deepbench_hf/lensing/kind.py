@@ -74,6 +74,7 @@ from ..sky.imaging import (
     IMAGING_FEATURES,
     NOISE_SCHEMA,
     apply_noise,
+    check_psf_reach,
     psf_columns,
     psf_from_params,
     psf_schema,
@@ -789,6 +790,9 @@ class LensingKind:
 
     def check(self, config: BuildConfig) -> None:
         p = config.params
+        if p["psf"] is not None:
+            kind, psf = p["psf"]
+            check_psf_reach(kind, psf, image_size(config), source=config.source, path=f"psf.{kind}")
         if config.balanced:
             if p["label"] == "none":
                 raise ConfigError(

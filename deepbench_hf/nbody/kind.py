@@ -58,16 +58,7 @@ import numpy as np
 
 from ..columns import ColumnDoc
 from ..config import BuildConfig
-from ..distributions import (
-    Choice,
-    Constant,
-    Distribution,
-    Domain,
-    LogUniform,
-    Normal,
-    RandInt,
-    Uniform,
-)
+from ..distributions import Domain, value_bounds
 from ..errors import ConfigError
 from ..schema import OneOf, Param, Section, Setting, size_field
 from ..seeding import Example
@@ -530,28 +521,12 @@ def _cloud_in_cell(pts: np.ndarray, weights: np.ndarray, height: int, width: int
 # --------------------------------------------------------------------------------------------
 
 
-def _bounds(dist: Distribution) -> tuple[float, float]:
-    """Smallest and largest value a distribution can draw."""
-    if isinstance(dist, Constant):
-        return dist.value, dist.value
-    if isinstance(dist, (Uniform, LogUniform, RandInt)):
-        return dist.low, dist.high
-    if isinstance(dist, Choice):
-        return min(dist.values), max(dist.values)
-    if isinstance(dist, Normal):
-        return (
-            -math.inf if dist.low is None else dist.low,
-            math.inf if dist.high is None else dist.high,
-        )
-    return -math.inf, math.inf
-
-
 def n_bodies(config: BuildConfig) -> int | None:
     """The number of bodies if every row has the same, else ``None``."""
     family, p = config.params["initial"]
     if family in _FIXED_N:
         return _FIXED_N[family]
-    lo, hi = _bounds(p["n_bodies"])
+    lo, hi = value_bounds(p["n_bodies"])
     return int(lo) if lo == hi else None
 
 
@@ -586,8 +561,8 @@ class NBodyKind:
                 related=("n_dims",),
             )
         if family == "random_virial":
-            low = _bounds(p["mass_range"]["low"])[1]
-            high = _bounds(p["mass_range"]["high"])[0]
+            low = value_bounds(p["mass_range"]["low"])[1]
+            high = value_bounds(p["mass_range"]["high"])[0]
             if low > high:
                 raise ConfigError(
                     src,
@@ -595,6 +570,13 @@ class NBodyKind:
                     f"low can exceed high ({low:g} > {high:g}); every low must be <= every high",
                     related=(),
                 )
+        render = params["render"]
+        if render is not None and render[0] == "tracks":  # the one mode convolving with a kernel
+            from ..sky.imaging import check_psf_reach
+
+            opts = render[1]
+            shape = (opts["image_size"]["height"], opts["image_size"]["width"])
+            check_psf_reach("moffat", opts, shape, source=src, path="render.tracks")
         if config.balanced:
             raise ConfigError(src, "balanced", "nbody configs have no label to balance", related=())
 

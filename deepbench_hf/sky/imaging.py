@@ -14,15 +14,17 @@ deviation of an empty pixel).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..distributions import Domain
+from ..distributions import Domain, value_bounds
+from ..errors import ConfigError
 from ..schema import OneOf, Param, Section
 from .noise import background_sigma, ccd_noise, gaussian_noise, no_noise
-from .psf import PSF
+from .psf import PSF, psf_reach
 
 _PX = Domain("float", low=0.0, low_open=True, high=1e5)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
@@ -64,6 +66,44 @@ def psf_schema(default_fwhm: float) -> OneOf:
         },
         default="none",
         doc="point-spread function (one per image)",
+    )
+
+
+MAX_PSF_REACH = 2.0
+"""The widest PSF a config may draw spreads 99.9 % of its light within this many times the
+image's larger side (its kernel, and each convolution's padding, grow with that radius)."""
+
+
+def check_psf_reach(
+    kind: str, params: Mapping[str, Any], shape: tuple[int, int], *, source: str, path: str
+) -> None:
+    """Refuse a PSF section whose widest PSF (largest ``fwhm``, smallest Moffat ``beta``) reaches
+    farther than :data:`MAX_PSF_REACH` times the image's larger side.
+
+    ``params`` maps ``fwhm`` (and ``beta`` for a Moffat) to distributions or numbers; ``path``
+    is the section's config path (e.g. ``psf.moffat``). Raises a one-line ConfigError naming
+    ``beta`` for a Moffat PSF, else ``fwhm``.
+    """
+
+    def extreme(name: str, largest: bool) -> float:
+        value = params[name]
+        return float(value) if isinstance(value, (int, float)) else value_bounds(value)[largest]
+
+    fwhm = extreme("fwhm", True)
+    beta = extreme("beta", False) if kind == "moffat" else math.nan
+    reach = psf_reach(kind, fwhm, beta)
+    limit = MAX_PSF_REACH * max(shape)
+    if reach <= limit:
+        return
+    widest = f"fwhm {fwhm:g} px, beta {beta:g}" if kind == "moffat" else f"fwhm {fwhm:g} px"
+    remedy = "raise beta or lower fwhm" if kind == "moffat" else "lower fwhm"
+    raise ConfigError(
+        source,
+        f"{path}.{'beta' if kind == 'moffat' else 'fwhm'}",
+        f"the widest PSF allowed ({widest}) spreads 99.9 % of its light over a radius of "
+        f"{reach:.3g} px; allowed: at most {limit:g} px ({MAX_PSF_REACH:g}x the image's larger "
+        f"side): {remedy}",
+        related=(path, "image_size"),
     )
 
 

@@ -47,7 +47,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from deepbench_hf.sky.profiles import _bn_scalar, _sersic_rho
+from deepbench_hf.sky.profiles import _bn_scalar, _sersic_rho, moffat_quantile
 
 __all__ = [
     "MAX_LOG_SLOPE",
@@ -291,7 +291,7 @@ class _MoffatRadial(_Radial):
         return 1.0 - (1.0 + rho * rho) ** (1.0 - self.beta)
 
     def quantile(self, fraction):
-        return math.sqrt((1.0 - fraction) ** (1.0 / (1.0 - self.beta)) - 1.0)
+        return moffat_quantile(self.beta, fraction)
 
 
 # --------------------------------------------------------------------------------------------

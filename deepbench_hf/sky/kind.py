@@ -38,6 +38,7 @@ from .imaging import (
     IMAGING_FEATURES,
     NOISE_SCHEMA,
     apply_noise,
+    check_psf_reach,
     psf_columns,
     psf_from_params,
     psf_schema,
@@ -403,6 +404,9 @@ class SkyKind:
                 "must be +1 or -1 (0 is not allowed)",
                 related=(),
             )
+        if config.params["psf"] is not None:
+            kind, psf = config.params["psf"]
+            check_psf_reach(kind, psf, image_size(config), source=config.source, path=f"psf.{kind}")
         if label == "kind" and objects["count"] != Constant(1):
             raise ConfigError(
                 config.source,

@@ -40,6 +40,7 @@ __all__ = [
     "moffat",
     "moffat_enclosed",
     "moffat_gamma",
+    "moffat_quantile",
     "moffat_radius",
     "sersic",
     "sersic_amplitude",
@@ -116,8 +117,18 @@ def moffat_enclosed(radius: ArrayLike, *, fwhm: float, beta: float) -> np.ndarra
 
 def moffat_radius(*, fwhm: float, beta: float, fraction: float = STAMP_FRACTION) -> float:
     r"""Radius (px) enclosing ``fraction`` of a Moffat profile's flux (inverse of
-    :func:`moffat_enclosed`): :math:`\gamma\sqrt{(1-f)^{1/(1-\beta)} - 1}`."""
-    return float(moffat_gamma(fwhm, beta) * math.sqrt((1.0 - fraction) ** (1.0 / (1.0 - beta)) - 1))
+    :func:`moffat_enclosed`): :math:`\gamma\sqrt{(1-f)^{1/(1-\beta)} - 1}`; ``inf`` beyond the
+    float range (``beta`` just above 1)."""
+    return float(moffat_gamma(fwhm, beta) * moffat_quantile(beta, fraction))
+
+
+def moffat_quantile(beta: float, fraction: float) -> float:
+    r"""Radius enclosing ``fraction`` of a Moffat profile's flux in units of its :math:`\gamma`,
+    :math:`\sqrt{(1-f)^{1/(1-\beta)} - 1}`; ``inf`` where that exceeds the float range."""
+    try:
+        return math.sqrt((1.0 - fraction) ** (1.0 / (1.0 - beta)) - 1.0)
+    except OverflowError:  # (1 - f)^(-1/(beta - 1)) for beta just above 1
+        return math.inf
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from scipy import fft as sp_fft
 
 from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, moffat_gamma, moffat_radius
 
-__all__ = ["PSF", "PSF_KINDS", "convolve", "make_psf", "psf_kernel"]
+__all__ = ["PSF", "PSF_KINDS", "convolve", "make_psf", "psf_kernel", "psf_reach"]
 
 PSF_KINDS = ("gaussian", "moffat")
 FLUX_FRACTION = 0.999
@@ -100,13 +100,18 @@ def make_psf(spec: PSF | dict | None) -> PSF | None:
     return PSF(fwhm=float(fwhm), **spec)
 
 
+def psf_reach(kind: str, fwhm: float, beta: float = 4.765) -> float:
+    """Radius (px) enclosing :data:`FLUX_FRACTION` (99.9 %) of a PSF's light, before rounding
+    up to the kernel's half-size; ``inf`` beyond the float range (a Moffat of ``beta`` just above
+    1)."""
+    if kind == "gaussian":
+        return fwhm * FWHM_TO_SIGMA * math.sqrt(-2.0 * math.log(1.0 - FLUX_FRACTION))
+    return moffat_radius(fwhm=fwhm, beta=beta, fraction=FLUX_FRACTION)
+
+
 @functools.lru_cache(maxsize=256)
 def _radius(kind: str, fwhm: float, beta: float) -> int:
-    if kind == "gaussian":
-        r = fwhm * FWHM_TO_SIGMA * math.sqrt(-2.0 * math.log(1.0 - FLUX_FRACTION))
-    else:
-        r = moffat_radius(fwhm=fwhm, beta=beta, fraction=FLUX_FRACTION)
-    return max(1, math.ceil(r))
+    return max(1, math.ceil(psf_reach(kind, fwhm, beta)))
 
 
 def psf_kernel(

@@ -100,13 +100,17 @@ def sum_stamps(stamps: list[Stamp]) -> Stamp:
     return Stamp(out, r0, c0)
 
 
+_FAR = 1e12  # px: farther than any frame
+
+
 def _ellipse_box(
     x0: float, y0: float, radius: float, q: float, angle: float, bounds: Bounds, pad: float = 0.0
 ) -> Bounds | None:
     """Pixels overlapping the bounding box of an ellipse (semi-axes radius, q*radius), clipped."""
     hx, hy = ellipse_half_extents(radius, q, angle)
-    hx += pad
-    hy += pad
+    # min: an unbounded profile (a Moffat of beta just above 1, radius inf) fills ``bounds``
+    hx = min(hx + pad, _FAR)
+    hy = min(hy + pad, _FAR)
     r_lo = max(bounds[0], math.floor(y0 - hy + 0.5))
     r_hi = min(bounds[1], math.floor(y0 + hy + 0.5) + 1)
     c_lo = max(bounds[2], math.floor(x0 - hx + 0.5))
