@@ -21,6 +21,7 @@ import itertools
 import platform
 import shlex
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -312,14 +313,21 @@ def config_tasks(record: dict[str, Any]) -> list[Task]:
     return tasks
 
 
-def _ladder_key(name: str) -> tuple[int, str]:
-    suffix = name.rsplit("-", 1)[-1]
-    return (_LADDER.get(suffix, len(_LADDER)), name)
+def _rung(name: str, names: Iterable[str]) -> int:
+    """A name's rung: its suffix's (``-easy`` ...); a bare name that others extend with a rung
+    suffix (``lensing`` beside ``lensing-easy``) is the middle rung; anything else comes last."""
+    base, _, suffix = name.rpartition("-")
+    if base and suffix in _LADDER:
+        return _LADDER[suffix]
+    if any(other.rpartition("-")[::2] in ((name, rung) for rung in _LADDER) for other in names):
+        return _LADDER["medium"]
+    return len(_LADDER)
 
 
 def ladder(records: dict[str, dict[str, Any]]) -> list[str]:
-    """Config names ordered by kind, then by rung (tiny, easy, medium, hard, expert), then name."""
-    return sorted(records, key=lambda n: (records[n]["kind"], *_ladder_key(n)))
+    """Config names ordered by kind, then by rung (tiny, easy, medium, hard, expert; a bare
+    ``lensing`` beside ``lensing-easy`` is medium), then name."""
+    return sorted(records, key=lambda n: (records[n]["kind"], _rung(n, records), n))
 
 
 def _num(value: float) -> str:
@@ -366,7 +374,15 @@ def compact(value: Any) -> str:
         if isinstance(inner, dict) and not is_distribution_spec(inner):
             return f"{key}(" + ", ".join(f"{k}={compact(v)}" for k, v in inner.items()) + ")"
         return f"{key}: {compact(inner)}"
-    return ", ".join(f"{k}={compact(v)}" for k, v in value.items())
+    # sorted: configs merged from different files list the same keys in different orders
+    return ", ".join(f"{k}={_nested(value[k])}" for k in sorted(value))
+
+
+def _nested(value: Any) -> str:
+    """:func:`compact` of a value inside a mapping, bracketed if it is a mapping of its own."""
+    text = compact(value)
+    plain = not isinstance(value, dict) or is_distribution_spec(value) or len(value) == 1
+    return text if plain or set(value) == {"height", "width"} else f"({text})"
 
 
 class _Missing:

@@ -17,6 +17,7 @@ from deepbench_hf.card import (
     build_record,
     compact,
     config_diff,
+    ladder,
     render_card,
     size_category,
 )
@@ -193,6 +194,16 @@ def test_config_diff_and_compact_forms():
         "one of 1, 2 (weights 3, 1)"
     )
     assert compact({"height": 64, "width": 32}) == "64×32"
+    nested = {"n_bodies": 5, "mass_range": {"low": 0.5, "high": 1.5}}
+    assert compact(nested) == "mass_range=(high=1.5, low=0.5), n_bodies=5"
+
+
+def test_ladder_puts_a_bare_name_between_its_easy_and_hard_rungs():
+    names = ["lensing", "lensing-hard", "lensing-easy", "nbody-hard", "nbody", "my-nbody"]
+    records = {name: {"kind": "nbody" if "nbody" in name else "lensing"} for name in names}
+    assert ladder(records) == [
+        "lensing-easy", "lensing", "lensing-hard", "nbody", "nbody-hard", "my-nbody"
+    ]  # fmt: skip
 
 
 def test_build_record_keeps_no_local_path_in_the_command():
