@@ -309,7 +309,9 @@ LENSING: dict[str, ColumnDoc] = {
         "float64",
         "",
         "extended-source magnification: lensed / unlensed source flux on the rendering grid "
-        "(before the PSF); exactly 1 for non-lenses",
+        "(the frame grown by the PSF radius, before the PSF): the total magnification while "
+        "both lie within it, less where the grid cuts either; NaN if the unlensed source puts "
+        "no light on the grid; exactly 1 for non-lenses",
     ),
     "source_snr": ColumnDoc(
         "float64",

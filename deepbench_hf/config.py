@@ -173,7 +173,7 @@ class _Layers:
         self.number[source] = len(self.stack)
         _deep_merge(self.raw, raw, "", source, self.origins)
 
-    def check_one_ofs(self, schema: Section, kind_fields: frozenset[str]) -> None:
+    def check_one_ofs(self, schema: Section) -> None:
         """Each layer names at most one option of a ``OneOf``, and a known one.
 
         Checked layer by layer, so that ``noise: {gaussian: .., ccd: ..}`` in one file is an error
@@ -185,7 +185,7 @@ class _Layers:
                 problem = _one_of_problem(spec, value)
                 if problem is not None:
                     exc = ConfigError(source, path + problem[0], problem[1], related=())
-                    raise self.blame(exc, kind_fields, cross=False, field_layer=number)
+                    raise self.blame(exc, cross=False, field_layer=number)
                 if isinstance(value, str):
                     self.chosen[path] = value
                 elif isinstance(value, dict) and value:
@@ -244,7 +244,6 @@ class _Layers:
     def blame(
         self,
         exc: ConfigError,
-        kind_fields: Iterable[str],
         *,
         cross: bool,
         field_layer: int,
@@ -252,8 +251,9 @@ class _Layers:
         """``exc`` re-attributed to the layer (file) responsible for it, still on one line.
 
         * About one field: the layer that last set it (``field_layer``), unless a later layer
-          switched ``kind`` and the field belongs to the kind's schema: the value was written
-          for another kind, so the switching layer is named.
+          switched ``kind`` and the field is not a common one (a field of the new kind, or one
+          the new kind does not have): the value was written for another kind, so the switching
+          layer is named.
         * A cross-field rule: the latest of the root file and the layers that set the fields it
           involves (``exc.path`` and ``exc.related``).
 
@@ -264,7 +264,7 @@ class _Layers:
         if cross:
             involved = [self.layer(p) for p in exc.related or ()]
             number = max(self.root, field_layer, *involved)
-        elif field_layer and exc.path.partition(".")[0] in kind_fields:
+        elif field_layer and exc.path.partition(".")[0] not in COMMON_SCHEMA:  # a kind's field
             old, final = self.kind_after(field_layer), self.raw.get("kind")
             if old is not None and old != final:
                 # the first layer from which the kind stays the final one
@@ -491,11 +491,10 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
     try:
         COMMON_SCHEMA["kind"].parse(kind_name, root_source, "kind")
     except ConfigError as exc:
-        raise layers.blame(exc, (), cross=False, field_layer=layers.layer("kind")) from None
+        raise layers.blame(exc, cross=False, field_layer=layers.layer("kind")) from None
     kind = get_kind(kind_name)
-    kind_fields = frozenset(kind.schema)
     schema = Section({**COMMON_SCHEMA, **kind.schema})
-    layers.check_one_ofs(schema, kind_fields)  # its errors name the layer at fault
+    layers.check_one_ofs(schema)  # its errors name the layer at fault
     layers.resolve_one_ofs(schema, raw)
     from_check = False
     try:
@@ -525,7 +524,7 @@ def validate(layers: _Layers, root_source: str) -> BuildConfig:
     except ConfigError as exc:
         cross = bool(exc.related) or (exc.related is None and from_check)
         field_layer = layers.layer(exc.path)
-        raise layers.blame(exc, kind_fields, cross=cross, field_layer=field_layer) from None
+        raise layers.blame(exc, cross=cross, field_layer=field_layer) from None
     if not _valid_name(config.name):
         raise ConfigError(
             layers.origin("name") or root_source,

@@ -290,6 +290,10 @@ def test_errors_about_merged_values_name_the_users_file(tmp_path):
     message = str(info.value)
     assert message.startswith(f"{mine}: label: expected one of none, kind, got 'count'"), message
     assert "label is set in shapes-hard (shapes-hard.yaml), for kind shapes" in message
+    # A field the new kind does not have at all: the switching layer too.
+    with pytest.raises(ConfigError, match=r"^--set: image_size: unknown key; .*image_size is "
+                       r"set in lensing \(lensing.yaml\), for kind lensing$"):  # fmt: skip
+        load_config("lensing", ["kind=nbody"])
     # ... while a base file's own bad value still names that base file.
     write(tmp_path, "base.yaml", "extends: sky-easy\nobjects: {star: {beta: 1}}\n")
     child = write(tmp_path, "child.yaml", "extends: base.yaml\nseed: 3\n")

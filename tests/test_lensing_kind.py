@@ -185,6 +185,16 @@ def test_a_non_lens_is_the_same_scene_without_lensing():
         assert noisy["image_clean"].tobytes() == a["image_clean"].tobytes()
 
 
+def test_magnification_is_nan_without_unlensed_light_on_the_grid():
+    import warnings
+
+    config = load_config("lensing-easy", ["source.flux=0", "lens_fraction=1.0", "balanced=false"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = regenerate_row(config, "train", 0)
+    assert row["is_lens"] and math.isnan(row["magnification"])
+
+
 def test_unlensed_source_flux_without_psf_or_noise():
     config = load_config(
         "lensing-easy", ["noise=none", "source.n={uniform: [0.5, 1.5]}", "source.r_eff=1.5"]

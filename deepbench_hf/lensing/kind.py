@@ -619,7 +619,9 @@ def render_components(
             dtype=_DTYPE,
         )
         if scene.is_lens:
-            source_mu = float(lensed.sum() / unlensed.sum())
+            # on the rendering grid; NaN where the unlensed source puts no light there
+            total = float(unlensed.sum())
+            source_mu = float(lensed.sum()) / total if total > 0 else math.nan
         else:
             lensed = unlensed
 

@@ -255,9 +255,12 @@ COLUMN_DOCS: dict[str, ColumnDoc] = {
     "energy_error": ColumnDoc(
         "float64",
         "",
-        "max over t of |E(t) - E(0)| / |E(0)|, E = K + W (integration accuracy; NaN if E(0) = 0)",
+        "max over t of |E(t) - E(0)| / |E(0)|, E = K + W (integration accuracy; NaN if E(0) = 0, "
+        "and no measure of accuracy when E(0) is near 0, e.g. virial_ratio near 2)",
     ),
-    "energy_error_final": ColumnDoc("float64", "", "|E(T-1) - E(0)| / |E(0)| at the last time"),
+    "energy_error_final": ColumnDoc(
+        "float64", "", "|E(T-1) - E(0)| / |E(0)| at the last time (NaN if E(0) = 0)"
+    ),
     "n_bodies": ColumnDoc("int32", "", "number of bodies N"),
     "G": ColumnDoc("float64", "length³/(mass time²)", "gravitational constant"),
     "softening": ColumnDoc("float64", "length", "Plummer softening length"),
@@ -672,8 +675,8 @@ class NBodyKind:
         kin = energy.kinetic_energy(m, vel)
         pot = energy.potential_energy(m, pos, G=g, softening=eps)
         total = kin + pot
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(total - total[0]) / abs(total[0])
+        # relative to |E(0)|: undefined (NaN throughout) for E(0) = 0
+        rel = np.abs(total - total[0]) / abs(total[0]) if total[0] else np.full_like(total, np.nan)
         fixed = n_bodies(config) is not None
         row: dict[str, Any] = {
             "times": times,
