@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate a config into a dataset folder",
         description="Generate a config's splits as Parquet shards into DIR/<config>/ and update "
         "DIR/README.md (configs + dataset_info), so that load_dataset('DIR', '<config>') "
-        "works from DIR's parent. The write is atomic: a failed build leaves DIR as it "
-        "was. Output is bit-identical for any --num-proc.",
+        "works from DIR's parent. Each config's write is atomic: a failed build leaves DIR as "
+        "it was before that config. Output is bit-identical for any --num-proc.",
     )
     _add_config_args(build, many=True)
     build.add_argument(
