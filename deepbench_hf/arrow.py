@@ -42,3 +42,31 @@ def rows_to_table(rows: Sequence[dict[str, Any]], features: datasets.Features) -
         else:
             columns.append(pa.array(values, type=field_type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def table_num_bytes(table: pa.Table) -> int:
+    """The Arrow size of ``table``'s data (``num_bytes`` of the dataset card), the same for a
+    table built in memory and for that table read back from Parquet.
+
+    ``Table.nbytes`` counts validity bitmaps, which Parquet readers allocate for every nullable
+    column and memory builders only where there are nulls; those of arrays without nulls are
+    left out here.
+    """
+
+    def unneeded(array: pa.Array) -> int:
+        if isinstance(array.type, pa.ExtensionType):
+            array = array.storage
+        validity = array.buffers()[0]
+        own = validity.size if validity is not None and array.null_count == 0 else 0
+        kind = array.type
+        if pa.types.is_struct(kind):
+            return own + sum(unneeded(array.field(i)) for i in range(kind.num_fields))
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return own + unneeded(array.values)
+        if pa.types.is_fixed_size_list(kind):
+            return own + unneeded(array.values)
+        return own
+
+    return table.nbytes - sum(
+        unneeded(chunk) for column in table.columns for chunk in column.chunks
+    )

@@ -41,7 +41,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .arrow import rows_to_table
+from .arrow import rows_to_table, table_num_bytes
 from .config import SPLIT_NAMES, BuildConfig
 from .errors import BuildError
 from .generate import generate_rows
@@ -111,7 +111,8 @@ def _shard_meta(config: BuildConfig, shard: ShardSpec) -> dict[str, Any]:
 
 
 def shard_bytes(config: BuildConfig, shard: ShardSpec) -> tuple[bytes, int]:
-    """Generate one shard; returns the Parquet file's bytes and the table's Arrow size."""
+    """Generate one shard; returns the Parquet file's bytes and the table's Arrow size
+    (:func:`~deepbench_hf.arrow.table_num_bytes`, as a reused shard reads it back)."""
     rows = [row for _, row in generate_rows(config, shard.split, shard.start, shard.stop)]
     table = rows_to_table(rows, features_for(config))
     metadata = dict(table.schema.metadata or {})
@@ -130,7 +131,7 @@ def shard_bytes(config: BuildConfig, shard: ShardSpec) -> tuple[bytes, int]:
         use_byte_stream_split=floats,
         write_page_index=True,
     )
-    return sink.getvalue().to_pybytes(), table.nbytes
+    return sink.getvalue().to_pybytes(), table_num_bytes(table)
 
 
 def _leaf_columns(schema: pa.Schema) -> tuple[list[str], list[str]]:
@@ -198,7 +199,7 @@ def _reuse(fs: fsspec.AbstractFileSystem, path: str, meta: dict[str, Any]) -> Sh
         stored = json.loads(parquet.schema_arrow.metadata[META_KEY])
         if stored != meta or parquet.metadata.num_rows != meta["stop"] - meta["start"]:
             return None
-        num_bytes = parquet.read().nbytes
+        num_bytes = table_num_bytes(parquet.read())
     except Exception:  # an unreadable leftover is simply rewritten
         return None
     return ShardResult(

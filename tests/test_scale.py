@@ -16,6 +16,7 @@ from conftest import digests, small_config
 
 from deepbench_hf.cli import main
 from deepbench_hf.errors import BuildError
+from deepbench_hf.verify import read_card_yaml
 from deepbench_hf.writer import build_config, staging_root
 
 
@@ -98,6 +99,11 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_one(tmp_path):
     assert parquet == {k: v for k, v in theirs.items() if k.endswith(".parquet")}
     record = json.loads((out / "shapes-hard" / "deepbench.json").read_text())
     assert record["splits"]["train"]["num_examples"] == 400
+    # reused shards report the sizes fresh ones do: the same record and dataset_info
+    uninterrupted = json.loads((reference / "shapes-hard" / "deepbench.json").read_text())
+    assert record["splits"] == uninterrupted["splits"]
+    info = [read_card_yaml(folder / "README.md")["dataset_info"] for folder in (out, reference)]
+    assert info[0] == info[1]
 
 
 def test_suite_and_all_build_collections(tmp_path, capsys):
