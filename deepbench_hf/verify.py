@@ -3,7 +3,9 @@
 ``deepbench verify DIR [--regenerate [N]] [--config NAME ...]``:
 
 1. every config declared in ``DIR/README.md`` has a ``<config>/deepbench.json`` build record and
-   vice versa, and the card's split sizes match the records;
+   vice versa, and the card's split sizes match the records, as does all the card metadata
+   ``load_dataset`` reads: each config's ``data_files`` (which files make each split) and
+   ``dataset_info`` (features, splits, sizes);
 2. every shard listed in a record exists, has the recorded size, and its SHA-256 recomputed from
    the bytes equals the record's and the card's; no unlisted file sits in a config folder that
    matches one of the config's ``data_files`` patterns in the card (``load_dataset`` would read
@@ -88,6 +90,44 @@ def card_checksums(readme: Path) -> dict[str, str]:
     return sums
 
 
+def _entries(metadata: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """The ``configs`` or ``dataset_info`` entries of card metadata, by config name."""
+    value = metadata.get(key) or []
+    if isinstance(value, dict):  # the Hub's form for a single config
+        value = [value]
+    return {e.get("config_name", "default"): e for e in value if isinstance(e, dict)}
+
+
+def _metadata_problems(
+    readme: Path, card: dict[str, Any], expected: dict[str, Any], name: str
+) -> list[str]:
+    """Where the card's ``data_files`` or ``dataset_info`` of config ``name`` differ from
+    ``expected``, the metadata its build records give (what ``load_dataset`` reads: the files of
+    each split, the features, the split sizes)."""
+    problems = []
+    want = _entries(expected, "configs")[name].get("data_files")
+    have = _entries(card, "configs").get(name, {}).get("data_files")
+    if have != want:
+        problems.append(
+            f"{readme}: the data_files of {name} differ from its {INFO_FILE} "
+            f"(expected {yaml.safe_dump(want, default_flow_style=True).strip()})"
+        )
+    want_info = _entries(expected, "dataset_info")[name]
+    have_info = _entries(card, "dataset_info").get(name)
+    if have_info is None:
+        problems.append(f"{readme}: has no dataset_info for {name}")
+    else:
+        keys = sorted(
+            k for k in set(want_info) | set(have_info) if want_info.get(k) != have_info.get(k)
+        )
+        if keys:
+            problems.append(
+                f"{readme}: the dataset_info of {name} differs from its {INFO_FILE} in "
+                f"{', '.join(keys)}"
+            )
+    return problems
+
+
 def _card_split_sizes(card: dict[str, Any]) -> dict[str, dict[str, int]]:
     infos = card.get("dataset_info") or []
     if isinstance(infos, dict):
@@ -153,6 +193,7 @@ def verify(
     configs: Sequence[str] | None = None,
 ) -> Report:
     """Verify a dataset folder; see the module docstring. Never raises for data problems."""
+    from .card import card_data
     from .writer import file_sha256
 
     folder = Path(folder)
@@ -184,6 +225,7 @@ def verify(
     declared = [c.get("config_name") for c in card.get("configs") or []]
     sizes = _card_split_sizes(card)
     wanted = list(configs) if configs else sorted(set(records) | set(damaged) | set(declared))
+    expected: dict[str, Any] | None = None  # the card metadata the records give
     for name in wanted:
         if name in damaged:
             problems.append(damaged[name])
@@ -196,6 +238,10 @@ def verify(
             problems.append(f"{readme}: does not declare config {name} (rebuild to update it)")
         report.configs.append(name)
         record = records[name]
+        if card and name in declared:
+            if expected is None:
+                expected = card_data(records).to_dict()
+            problems.extend(_metadata_problems(readme, card, expected, name))
         for split, info in record["splits"].items():
             card_n = sizes.get(name, {}).get(split)
             if card and card_n is not None and card_n != info["num_examples"]:

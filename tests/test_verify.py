@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from deepbench_hf.card import render_card
 from deepbench_hf.cli import main
-from deepbench_hf.verify import data_file_patterns, reload_config, sample_rows, verify
+from deepbench_hf.verify import (
+    data_file_patterns,
+    read_card_yaml,
+    reload_config,
+    sample_rows,
+    verify,
+)
 from deepbench_hf.writer import file_sha256
 
 SHARD = "shapes-hard/train-00001-of-00003.parquet"
@@ -77,11 +84,10 @@ def _rewrite_row(folder, change):
             old = shard["sha256"]
             shard["sha256"] = file_sha256(path)
             shard["file_bytes"] = path.stat().st_size
+    assert old is not None
     info.write_text(json.dumps(record, indent=1, sort_keys=True))
-    card = folder / "README.md"
-    text = card.read_text().replace(old, file_sha256(path))
-    text = re.sub(rf"(`{re.escape(SHARD)}` \| \d+ \| )\d+", rf"\g<1>{path.stat().st_size}", text)
-    card.write_text(text)
+    records = {p.parent.name: json.loads(p.read_text()) for p in folder.glob("*/deepbench.json")}
+    (folder / "README.md").write_text(render_card(records, folder.name))
 
 
 def test_regenerate_catches_a_changed_row_that_checksums_cannot(copy):
@@ -124,6 +130,29 @@ def test_config_option_scopes_record_problems(copy):
     problems = verify(copy, configs=["shapes-hard"]).problems
     assert len(problems) == 1 and "shapes-hard" in problems[0], problems
     assert len(verify(copy).problems) == 1
+
+
+def test_card_metadata_that_load_dataset_reads_must_match_the_records(copy):
+    """data_files and dataset_info (features, splits, sizes) are what load_dataset follows."""
+    card = copy / "README.md"
+    text = card.read_text()
+    swapped = text.replace("path: shapes-easy/test-*.parquet", "path: shapes-easy/train-*.parquet")
+    card.write_text(swapped)
+    (problem,) = verify(copy).problems
+    assert problem.startswith(f"{card}: the data_files of shapes-easy differ from its deepbench")
+    card.write_text(text.replace("dtype: float32", "dtype: float64", 1))
+    (problem,) = verify(copy).problems
+    assert (
+        problem
+        == f"{card}: the dataset_info of shapes-easy differs from its deepbench.json in features"
+    )
+    card.write_text(text)
+    meta = read_card_yaml(card)
+    meta["dataset_info"] = [i for i in meta["dataset_info"] if i["config_name"] != "shapes-hard"]
+    body = text.split("---", 2)[2]
+    card.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---" + body)
+    assert verify(copy).problems == [f"{card}: has no dataset_info for shapes-hard"]
+    assert verify(copy, configs=["shapes-easy"]).ok
 
 
 def test_not_a_dataset_folder(tmp_path, capsys):
