@@ -148,7 +148,12 @@ def iter_tables(
     """The shards of ``split`` as tables, in order (only ``columns`` when given)."""
     for path in split_shards(folder, record, split):
         try:
-            table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+            # use_threads=False: a process that exits just after a threaded read can abort in
+            # Arrow's thread teardown ("terminate called without an active exception",
+            # apache/arrow#34314), e.g. after an --out error; one shard at a time is enough here
+            table = pq.read_table(
+                path, columns=list(columns) if columns is not None else None, use_threads=False
+            )
         except (OSError, pa.ArrowException) as exc:  # missing, truncated or not Parquet
             reason = "missing" if isinstance(exc, FileNotFoundError) else first_line(exc)
             raise ExportError(
@@ -446,6 +451,10 @@ def export(
             f"config {config} (kind {record['kind']}) has no image or array columns; "
             "its truth is all in the Parquet shards (see 'deepbench query')"
         )
+    _check_export_output(out)
+    final = out.resolve()
+    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
+        raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
     docs = columns_for(record["kind"])
     scalings = _scalings(folder, record, features, chosen, fmt) if images else {}
     manifest: dict[str, Any] = {
@@ -470,10 +479,6 @@ def export(
     if images:
         manifest["images"] = list(planes)
         manifest["columns_in_catalogue"] = carried
-    _check_export_output(out)
-    final = out.resolve()
-    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
-        raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
     out = final.parent / f".{final.name}.deepbench-export"
     shutil.rmtree(out, ignore_errors=True)  # left over from an interrupted export
     try:
