@@ -24,7 +24,8 @@ to do. Afterwards ``load_dataset(REPO_ID, "<config>")`` works with no loading sc
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,28 @@ def _reason(exc: BaseException, token: str | None) -> str:
     return text if len(text) <= 240 else text[:239] + "…"
 
 
+@contextmanager
+def _hub_timeout(seconds: float | None) -> Iterator[None]:
+    """huggingface_hub's shared HTTP session with a per-operation ``timeout`` (if not None)."""
+    if seconds is None:
+        yield
+        return
+    from huggingface_hub import get_session
+
+    session = get_session()
+    previous = session.timeout
+    session.timeout = seconds
+    try:
+        yield
+    finally:
+        session.timeout = previous
+
+
 def _hint(exc: BaseException) -> str:
+    if "timeout" in type(exc).__name__.lower():
+        return (
+            "the Hub did not answer in time: check the network and HF_ENDPOINT, or raise --timeout"
+        )
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
         return "check the token (HF_TOKEN or `hf auth login`) and its write access to the repo"
@@ -107,6 +129,7 @@ def push(
     token: str | None = None,
     check: bool = True,
     commit_message: str | None = None,
+    timeout: float | None = None,
 ) -> PushResult:
     """Upload a dataset folder to the Hub dataset repo ``repo_id`` in one commit.
 
@@ -128,6 +151,10 @@ def push(
         Verify every shard's SHA-256 against its build record first (default true).
     commit_message
         The commit title.
+    timeout
+        Seconds any one network operation (connect, send, wait for an answer) may take before
+        the push fails; default ``None``, huggingface_hub's (no limit). Applied to
+        huggingface_hub's shared HTTP session for the duration of the push.
 
     Raises
     ------
@@ -163,9 +190,10 @@ def push(
     branch = revision or "main"
     result = PushResult(repo_id, branch, chosen)
     try:
-        result.commit_url, result.uploaded, result.deleted = _upload(
-            folder, repo_id, paths, chosen, private, branch, token, commit_message
-        )
+        with _hub_timeout(timeout):
+            result.commit_url, result.uploaded, result.deleted = _upload(
+                folder, repo_id, paths, chosen, private, branch, token, commit_message
+            )
     except PublishError:
         raise
     except Exception as exc:  # any client or network error becomes one line

@@ -171,14 +171,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("failure", ["server-error", "unreachable", "bad-token"])
+@pytest.mark.parametrize("failure", ["server-error", "unreachable", "bad-token", "silent"])
 def test_failed_push_is_one_line_and_leaves_the_folder_intact(built_dir, hub, tmp_path, failure):
     folder = tmp_path / "deepbench"
     shutil.copytree(built_dir, folder)
     before = digests(folder, "*")
-    endpoint, token = hub.url, TOKEN
+    endpoint, token, extra = hub.url, TOKEN, []
     if failure == "unreachable":
         endpoint = f"http://127.0.0.1:{_free_port()}"
+    silent = socket.socket()  # the kernel completes its connections; nobody ever answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    if failure == "silent":
+        endpoint, extra = f"http://127.0.0.1:{silent.getsockname()[1]}", ["--timeout", "1"]
     if failure == "bad-token":
         token = "hf_WrongTokenForTests987654321"
     repo_id = f"org/fail-{failure}"
@@ -186,9 +191,10 @@ def test_failed_push_is_one_line_and_leaves_the_folder_intact(built_dir, hub, tm
         hub.state.fail[("POST", "commit")] = 500
     try:
         result = deepbench(hub_env(tmp_path / "home", endpoint, token), "push", str(folder),
-                           repo_id, cwd=tmp_path)  # fmt: skip
+                           repo_id, *extra, cwd=tmp_path)  # fmt: skip
     finally:
         hub.state.fail.clear()
+        silent.close()
     assert result.returncode != 0
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -202,6 +208,7 @@ def test_failed_push_is_one_line_and_leaves_the_folder_intact(built_dir, hub, tm
         "server-error": "500",
         "unreachable": "check the network and HF_ENDPOINT",
         "bad-token": "check the token",
+        "silent": "the Hub did not answer in time",
     }[failure]
     assert hint in lines[0]
     repo = hub.state.repos.get(("datasets", repo_id))

@@ -35,3 +35,14 @@ def non_negative(text: str) -> int:
 def positive(text: str) -> int:
     """An argparse type: an integer >= 1."""
     return _at_least(text, 1)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value

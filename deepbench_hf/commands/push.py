@@ -1,8 +1,11 @@
-"""``deepbench push DIR REPO_ID [--private] [--revision BRANCH] [--config NAME ...]``."""
+"""``deepbench push DIR REPO_ID [--private] [--revision BRANCH] [--config NAME ...]
+[--timeout SECONDS]``."""
 
 from __future__ import annotations
 
 import argparse
+
+from . import positive_seconds
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +42,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="skip the SHA-256 check of the shards before uploading",
     )
     parser.add_argument("--message", metavar="TEXT", help="commit message")
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="fail if one network operation (connect, send, wait for an answer) takes longer "
+        "(default 300)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         configs=args.configs,
         check=args.check,
         commit_message=args.message,
+        timeout=args.timeout,
     )
     deleted = f", deleted {len(result.deleted)} stale file(s)" if result.deleted else ""
     print(
