@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder (created if missing): a local path or an fsspec URL (s3://...)",
     )
     build.add_argument(
-        "--num-proc", type=positive, default=1, metavar="N", help="worker processes (default 1)"
+        "--num-proc", type=positive, metavar="N", help="worker processes (default 1)"
     )
     build.add_argument(
         "--shard-size",
@@ -240,6 +240,16 @@ def _load(args: argparse.Namespace, ref: str) -> BuildConfig:
 
 
 def _build_refs(args: argparse.Namespace) -> list[str]:
+    given = {"CONFIG names": args.configs, "--all": args.all, "--suite": args.suite}
+    chosen = [what for what, value in given.items() if value]
+    if len(chosen) > 1:
+        raise DeepBenchError(
+            f"build: give one of CONFIG names, --all or --suite, got {' and '.join(chosen)}"
+        )
+    if args.scheduler is not None and args.num_proc is not None:
+        raise DeepBenchError(
+            "build: --num-proc sets local worker processes and --scheduler a Dask cluster; give one"
+        )
     refs = list(args.configs)
     if args.all:
         refs += builtin_config_names()
@@ -329,7 +339,7 @@ def _main(argv: Sequence[str] | None) -> int:
                     record = build_config(
                         config,
                         args.out,
-                        num_proc=args.num_proc,
+                        num_proc=args.num_proc or 1,
                         client=client,
                         progress=args.progress,
                         command=command,

@@ -68,6 +68,13 @@ class Domain:
             self.high is not None and (value > self.high or (self.high_open and value == self.high))
         )
 
+    def _bound(self, value: float) -> str:
+        """``1e+09`` for round bounds, every digit where ``:g`` would round an integer's."""
+        text = f"{value:g}"
+        if self.kind == "int" and int(float(text)) != int(value):
+            return str(int(value))
+        return text
+
     def describe(self) -> str:
         """Human description used in error messages, e.g. ``a number in (0, inf)``."""
         if self.kind == "bool":
@@ -77,8 +84,8 @@ class Domain:
         noun = "an integer" if self.kind == "int" else "a number"
         if self.low is None and self.high is None:
             return noun
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
+        lo = "-inf" if self.low is None else self._bound(self.low)
+        hi = "inf" if self.high is None else self._bound(self.high)
         left = "(" if self.low_open or self.low is None else "["
         right = ")" if self.high_open or self.high is None else "]"
         return f"{noun} in {left}{lo}, {hi}{right}"

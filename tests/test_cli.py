@@ -146,6 +146,19 @@ def test_num_examples_keeps_split_proportions(tmp_path):
             ["build", "shapes-easy", "--out", "OUT", "--set", "image_size=64.0"],
             "image_size: expected an integer (a square) or height, width; got 64.0",
         ),
+        (
+            ["build", "shapes-easy", "--all", "--out", "OUT"],
+            "build: give one of CONFIG names, --all or --suite, got CONFIG names and --all",
+        ),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--num-proc", "1", "--scheduler", "x:1"],
+            "build: --num-proc sets local worker processes and --scheduler a Dask cluster",
+        ),
+        (
+            ["build", "shapes-easy", "--out", "OUT", "--seed", "9223372036854775808"],
+            "--seed: seed: expected an integer in [0, 9223372036854775807]",
+        ),
+        (["push", "OUT", "org/x", "--timeout", "0"], "--timeout: must be a finite number > 0"),
         (["query", "OUT", ""], "argument SQL: must not be empty"),
         (["query", "OUT", "SELECT 1", "--max-rows", "-1"], "--max-rows: must be >= 0, got -1"),
         (
