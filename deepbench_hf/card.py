@@ -372,7 +372,7 @@ def compact(value: Any) -> str:
     if len(value) == 1:
         ((key, inner),) = value.items()
         if isinstance(inner, dict) and not is_distribution_spec(inner):
-            return f"{key}(" + ", ".join(f"{k}={compact(v)}" for k, v in inner.items()) + ")"
+            return f"{key}(" + ", ".join(f"{k}={_nested(inner[k])}" for k in sorted(inner)) + ")"
         return f"{key}: {compact(inner)}"
     # sorted: configs merged from different files list the same keys in different orders
     return ", ".join(f"{k}={_nested(value[k])}" for k in sorted(value))

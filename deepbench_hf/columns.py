@@ -310,8 +310,9 @@ LENSING: dict[str, ColumnDoc] = {
         "",
         "extended-source magnification: lensed / unlensed source flux on the rendering grid "
         "(the frame grown by the PSF radius, before the PSF): the total magnification while "
-        "both lie within it, less where the grid cuts either; NaN if the unlensed source puts "
-        "no light on the grid; exactly 1 for non-lenses",
+        "both lie within it; where the grid cuts either, the ratio of what is left, too low or "
+        "(a source mostly off the grid) far too high; NaN if the unlensed source puts no light "
+        "on the grid; exactly 1 for non-lenses",
     ),
     "source_snr": ColumnDoc(
         "float64",

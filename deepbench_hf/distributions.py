@@ -408,7 +408,8 @@ def _check_range(low: float, high: float, domain: Domain, err: _Err) -> None:
         if math.isinf(value):
             continue
         if not domain.contains(int(value) if domain.kind == "int" else value):
-            err(f"range [{low:g}, {high:g}] leaves the allowed values ({domain.describe()})")
+            lo, hi = (f"{v:g}" if math.isinf(v) else domain._bound(v) for v in (low, high))
+            err(f"range [{lo}, {hi}] leaves the allowed values ({domain.describe()})")
     if domain.kind == "float" and low == high and not domain.contains(low):
         err(f"value {low:g} is not allowed ({domain.describe()})")
 

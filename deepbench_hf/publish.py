@@ -152,9 +152,10 @@ def push(
     commit_message
         The commit title.
     timeout
-        Seconds any one network operation (connect, send, wait for an answer) may take before
-        the push fails; default ``None``, huggingface_hub's (no limit). Applied to
-        huggingface_hub's shared HTTP session for the duration of the push.
+        Seconds each HTTP request may spend connecting, sending or waiting for an answer;
+        default ``None``, huggingface_hub's (no limit). Applied to huggingface_hub's shared HTTP
+        session for the duration of the push; huggingface_hub retries a timed-out upload step up
+        to 5 times, and Xet transfers follow hf_xet's own timeouts.
 
     Raises
     ------

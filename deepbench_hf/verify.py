@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from .errors import first_line
 from .records import INFO_FILE, RecordError, read_record
 
 DEFAULT_REGENERATE = 16
@@ -102,7 +103,7 @@ def _metadata_problems(
     readme: Path, card: dict[str, Any], expected: dict[str, Any], name: str
 ) -> list[str]:
     """Where the card's ``data_files`` or ``dataset_info`` of config ``name`` differ from
-    ``expected``, the metadata its build records give (what ``load_dataset`` reads: the files of
+    ``expected``, the metadata its build record gives (what ``load_dataset`` reads: the files of
     each split, the features, the split sizes)."""
     problems = []
     want = _entries(expected, "configs")[name].get("data_files")
@@ -225,7 +226,6 @@ def verify(
     declared = [c.get("config_name") for c in card.get("configs") or []]
     sizes = _card_split_sizes(card)
     wanted = list(configs) if configs else sorted(set(records) | set(damaged) | set(declared))
-    expected: dict[str, Any] | None = None  # the card metadata the records give
     for name in wanted:
         if name in damaged:
             problems.append(damaged[name])
@@ -239,9 +239,13 @@ def verify(
         report.configs.append(name)
         record = records[name]
         if card and name in declared:
-            if expected is None:
-                expected = card_data(records).to_dict()
-            problems.extend(_metadata_problems(readme, card, expected, name))
+            try:  # this config's entries depend on its record alone
+                expected = card_data({name: record}).to_dict()
+            except Exception as exc:  # e.g. features datasets cannot read
+                reason = first_line(exc)
+                problems.append(f"{folder / name / INFO_FILE}: no card metadata follows ({reason})")
+            else:
+                problems.extend(_metadata_problems(readme, card, expected, name))
         for split, info in record["splits"].items():
             card_n = sizes.get(name, {}).get(split)
             if card and card_n is not None and card_n != info["num_examples"]:

@@ -352,10 +352,13 @@ def build_config(
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
         raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-    if client is None and num_proc > 1 and "memory" in protocols:
+    elsewhere = client is not None or num_proc > 1 or not is_portable()
+    if "memory" in protocols and elsewhere:
         raise BuildError(
-            f"--out {out_dir}: worker processes cannot write into this process's memory; "
-            "use --num-proc 1 (or a folder or URL the workers can reach)"
+            f"--out {out_dir}: shards would be written by other processes (worker processes, "
+            "Dask workers, or the pinned child process of a process without the pins of "
+            "'python -m deepbench_hf.portable --shell'), which cannot write into this process's "
+            "memory; write to a folder or URL instead"
         )
     for _ in _read_records(fs, out, skip=config.name):  # the card needs them: fail now
         pass

@@ -8,6 +8,7 @@ import pytest
 from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf import BuildError, regenerate_row
+from deepbench_hf.config import builtin_config_names
 from deepbench_hf.kinds import features_for
 from deepbench_hf.writer import build_config, staging_root
 
@@ -254,3 +255,21 @@ def test_regenerate_row_refuses_unknown_splits_and_indices_out_of_range():
             regenerate_row("shapes-easy", "train", index)
     # beyond the config's own split size: the row a build with a larger split writes
     assert regenerate_row("shapes-easy", "train", 6001)["index"] == 6001
+
+
+@pytest.mark.parametrize("name", builtin_config_names())
+def test_shard_sizes_are_the_same_in_memory_and_read_back(name):
+    """A resumed build reads its finished shards back: their num_bytes must be a fresh one's."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deepbench_hf.arrow import table_num_bytes
+    from deepbench_hf.writer import plan_shards, shard_bytes
+
+    config = small_config(name)
+    shard = plan_shards(config)[0]
+    shard = dataclasses.replace(shard, stop=shard.start + min(3, shard.stop - shard.start))
+    data, num_bytes = shard_bytes(config, shard)
+    assert num_bytes == table_num_bytes(pq.ParquetFile(pa.BufferReader(data)).read())

@@ -468,9 +468,10 @@ def test_objects_narrower_than_half_a_pixel_are_refused(ref, override):
     [
         ("lensing", "psf={moffat: {fwhm: 2, beta: 1.2}}", r"psf.moffat.beta: the widest PSF "
          r"allowed \(fwhm 2 px, beta 1.2\) spreads 99.9 % of its light over a radius of 3.58e\+07 "
-         r"px; allowed: at most 128 px \(2x the image's larger side\): raise beta or lower fwhm"),
+         r"px; allowed: at most 2048 px \(the larger of 2x the image's larger side and 2048 px\): "
+         r"raise beta or lower fwhm"),
         ("sky-hard", "psf={gaussian: {fwhm: {uniform: [1, 20000]}}}", r"psf.gaussian.fwhm: the "
-         r"widest PSF allowed \(fwhm 20000 px\) .* at most 128 px .*: lower fwhm$"),
+         r"widest PSF allowed \(fwhm 20000 px\) .* at most 2048 px .*: lower fwhm$"),
         ("sky-medium", "psf={moffat: {fwhm: 2, beta: 1.001}}",
          r"psf.moffat.beta: .* radius of inf px"),
         ("nbody-easy", "render={tracks: {image_size: 64, extent: 1.1, fwhm: 2.0, beta: 1.2}}",
@@ -481,4 +482,14 @@ def test_a_psf_wider_than_the_frame_allows_is_refused(name, override, message):
     """Its kernel (99.9 % radius) would outgrow memory: refused when the config is read."""
     with pytest.raises(ConfigError, match=r"^--set: " + message):
         load_config(name, [override])
-    load_config(name, ["psf={moffat: {fwhm: 2, beta: 2}}"] if name != "nbody-easy" else [])
+
+
+@pytest.mark.parametrize("name", ["sky-medium", "sky-hard", "lensing", "lensing-hard"])
+def test_ordinary_wide_psfs_and_small_frames_stay_allowed(name):
+    load_config(name, ["psf={moffat: {fwhm: 10, beta: 2}}"])
+    load_config(name, ["image_size=8"])
+    # beyond 2048 px the limit grows with the frame: 4096 px images allow an 8192 px radius
+    wide = "psf={moffat: {fwhm: 10, beta: 1.5}}"  # 99.9 % within 6524 px
+    with pytest.raises(ConfigError, match=r"radius of 6.52e\+03 px; allowed: at most 2048 px"):
+        load_config(name, [wide])
+    load_config(name, [wide, "image_size=4096"])

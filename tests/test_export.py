@@ -210,6 +210,11 @@ def test_an_export_replaces_an_earlier_one_whole_and_spares_foreign_folders(
     ):
         export(built_dir, "shapes-easy", "npy", mine)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    # ... said before any shard is read (png reads them all first, for its scaling)
+    monkeypatch.setattr("deepbench_hf.export.iter_tables", lambda *a, **k: pytest.fail("read"))
+    with pytest.raises(ExportError, match=r"--out .*mine: folder is not empty"):
+        export(built_dir, "shapes-hard", "png", mine)
+    monkeypatch.undo()
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)

@@ -153,6 +153,13 @@ def test_card_metadata_that_load_dataset_reads_must_match_the_records(copy):
     card.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---" + body)
     assert verify(copy).problems == [f"{card}: has no dataset_info for shapes-hard"]
     assert verify(copy, configs=["shapes-easy"]).ok
+    info = copy / "shapes-hard" / "deepbench.json"
+    record = json.loads(info.read_text())
+    record["features"]["label"] = {"_type": "Bogus"}
+    info.write_text(json.dumps(record))
+    assert verify(copy, configs=["shapes-easy"]).ok  # another config's record: not a problem
+    (problem,) = verify(copy, configs=["shapes-hard"]).problems
+    assert problem.startswith(f"{info}: no card metadata follows (Feature type 'Bogus' not found")
 
 
 def test_not_a_dataset_folder(tmp_path, capsys):

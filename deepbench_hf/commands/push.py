@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=positive_seconds,
         default=300.0,
         metavar="SECONDS",
-        help="fail if one network operation (connect, send, wait for an answer) takes longer "
-        "(default 300)",
+        help="limit on each HTTP request's connect, send and wait for an answer, which "
+        "huggingface_hub retries up to 5 times for upload steps (default 300)",
     )
 
 

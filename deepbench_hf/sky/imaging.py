@@ -71,14 +71,20 @@ def psf_schema(default_fwhm: float) -> OneOf:
 
 MAX_PSF_REACH = 2.0
 """The widest PSF a config may draw spreads 99.9 % of its light within this many times the
-image's larger side (its kernel, and each convolution's padding, grow with that radius)."""
+image's larger side, or :data:`MIN_PSF_REACH_LIMIT` px if that is more (its kernel, and each
+convolution's padding, grow with that radius)."""
+
+MIN_PSF_REACH_LIMIT = 2048
+"""px: the PSF radius always allowed (a 64x64 frame padded by it takes ~1 GB per transform)."""
 
 
 def check_psf_reach(
     kind: str, params: Mapping[str, Any], shape: tuple[int, int], *, source: str, path: str
 ) -> None:
     """Refuse a PSF section whose widest PSF (largest ``fwhm``, smallest Moffat ``beta``) reaches
-    farther than :data:`MAX_PSF_REACH` times the image's larger side.
+    farther than :data:`MAX_PSF_REACH` times the image's larger side and farther than
+    :data:`MIN_PSF_REACH_LIMIT` px (a Moffat of ``beta`` near 1, whose kernel would not fit in
+    memory).
 
     ``params`` maps ``fwhm`` (and ``beta`` for a Moffat) to distributions or numbers; ``path``
     is the section's config path (e.g. ``psf.moffat``). Raises a one-line ConfigError naming
@@ -92,7 +98,7 @@ def check_psf_reach(
     fwhm = extreme("fwhm", True)
     beta = extreme("beta", False) if kind == "moffat" else math.nan
     reach = psf_reach(kind, fwhm, beta)
-    limit = MAX_PSF_REACH * max(shape)
+    limit = max(MAX_PSF_REACH * max(shape), MIN_PSF_REACH_LIMIT)
     if reach <= limit:
         return
     widest = f"fwhm {fwhm:g} px, beta {beta:g}" if kind == "moffat" else f"fwhm {fwhm:g} px"
@@ -101,8 +107,8 @@ def check_psf_reach(
         source,
         f"{path}.{'beta' if kind == 'moffat' else 'fwhm'}",
         f"the widest PSF allowed ({widest}) spreads 99.9 % of its light over a radius of "
-        f"{reach:.3g} px; allowed: at most {limit:g} px ({MAX_PSF_REACH:g}x the image's larger "
-        f"side): {remedy}",
+        f"{reach:.3g} px; allowed: at most {limit:g} px (the larger of {MAX_PSF_REACH:g}x the "
+        f"image's larger side and {MIN_PSF_REACH_LIMIT} px): {remedy}",
         related=(path, "image_size"),
     )
 
