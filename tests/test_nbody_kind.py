@@ -329,3 +329,22 @@ def test_config_errors_are_one_line_and_name_the_field(overrides, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
         load_config("nbody", overrides)
     assert "\n" not in str(info.value)
+
+
+def test_energy_errors_are_nan_when_the_initial_energy_is_zero():
+    """virial_ratio 2 makes K = |W|: E(0) often rounds to exactly 0, where |dE| / |E(0)| is
+    undefined (both columns NaN; energy_error_final was inf)."""
+    config = load_config(
+        "nbody", ["initial.random_virial.virial_ratio=2", "n_steps=20", "save_every=10"]
+    )
+    zero = 0
+    for index in range(6):
+        row = regenerate_row(config, "train", index)
+        e0 = row["kinetic_energy"][0] + row["potential_energy"][0]
+        errors = (row["energy_error"], row["energy_error_final"])
+        if e0 == 0:
+            zero += 1
+            assert all(math.isnan(e) for e in errors), errors
+        else:
+            assert all(math.isfinite(e) for e in errors), errors
+    assert zero > 0  # rows 1, 2 and 5 of this seed
