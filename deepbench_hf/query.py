@@ -60,9 +60,18 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _duckdb() -> Any:
+    """The duckdb module, or a one-line error saying how to install it (the ``query`` extra)."""
+    try:
+        import duckdb
+    except ImportError:
+        raise QueryError("query needs DuckDB: pip install 'deepbench-hf[query]'") from None
+    return duckdb
+
+
 def connect(folder: str | Path) -> Any:
     """An in-memory DuckDB connection with one view per config of ``folder``."""
-    import duckdb
+    duckdb = _duckdb()
 
     folder = Path(folder)
     configs = folder_configs(folder) if folder.is_dir() else []
@@ -116,7 +125,7 @@ def connect(folder: str | Path) -> Any:
 
 def run_query(folder: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``sql`` over ``folder``'s views; returns column names and rows."""
-    import duckdb
+    duckdb = _duckdb()
 
     con = connect(folder)
     try:

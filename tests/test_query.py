@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -135,6 +136,13 @@ def test_query_errors_are_one_line(built_dir, tmp_path, capsys):
     assert main(["query", str(tmp_path), "SELECT 1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'Sky_Easy' and 'sky-easy' would share the view" in err[0]
+
+
+def test_query_without_duckdb_says_how_to_install_it(built_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb raises ImportError
+    assert main(["query", str(built_dir), "SELECT 1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["deepbench: error: query needs DuckDB: pip install 'deepbench-hf[query]'"]
 
 
 def test_format_table_cuts_long_cells_and_shows_nulls():
