@@ -493,3 +493,30 @@ def test_ordinary_wide_psfs_and_small_frames_stay_allowed(name):
     with pytest.raises(ConfigError, match=r"radius of 6.52e\+03 px; allowed: at most 2048 px"):
         load_config(name, [wide])
     load_config(name, [wide, "image_size=4096"])
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "message"),
+    [
+        ("sky-easy", "objects.elliptical.q=1e-4", r"objects.elliptical.q: expected a number in "
+         r"\[0.05, 1\]"),
+        ("sky-easy", "objects.spiral.q=0.05", r"objects.spiral.q: expected a number in \[0.1, 1\]"),
+        ("sky-easy", "objects.spiral.bulge_q={uniform: [0.01, 1]}", r"objects.spiral.bulge_q"),
+        ("lensing", "lens_light.sersic.q=0.01", r"lens_light.sersic.q: expected a number in "
+         r"\[0.05, 1\]"),
+        ("sky-easy", "objects.flux=1e15 noise.ccd.gain=1e6",
+         r"noise.ccd.gain: up to 1e\+21 e- could fall in one pixel .*allowed: below 1e\+18"),
+    ],
+)  # fmt: skip
+def test_values_the_renderer_cannot_honour_are_refused(name, override, message):
+    """Axis ratios below which the pixel integration loses the flux (or writes NaN), and CCD
+    counts beyond numpy's Poisson sampler."""
+    with pytest.raises(ConfigError, match=r"^--set: " + message):
+        load_config(name, override.split())
+
+
+def test_a_repeated_count_in_a_choice_is_one_class():
+    from deepbench_hf.kinds import get_kind
+
+    config = load_config("shapes-hard", ["objects.count={choice: [2, 2, 3]}"])
+    assert get_kind("shapes").class_names(config) == ["2", "3"]

@@ -118,6 +118,7 @@ _OFFSET = Domain("float", low=0.0, high=1e5)
 _SHIFT = Domain("float", low=-1e5, high=1e5)
 _FRACTION = Domain("float", low=0.0, high=1.0)
 _RATIO = Domain("float", low=0.0, low_open=True, high=1.0)
+_LIGHT_RATIO = Domain("float", low=0.05, high=1.0)  # drawn like a sky elliptical (sky/kind.py)
 _FLUX = Domain("float", low=0.0, high=1e15)
 _SERSIC_N = Domain("float", low=0.5, high=6.0)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
@@ -217,7 +218,7 @@ SCHEMA: dict[str, Any] = {
                     "flux": Param(_FLUX, {"loguniform": [1e4, 1e5]}, "ADU", "total flux"),
                     "r_eff": _px({"uniform": [2.0, 5.0]}, "half-light radius (major axis)"),
                     "n": Param(_SERSIC_N, {"uniform": [2.0, 5.0]}, "", "Sérsic index"),
-                    "q": Param(_RATIO, {"uniform": [0.5, 1.0]}, "", "axis ratio b/a"),
+                    "q": Param(_LIGHT_RATIO, {"uniform": [0.5, 1.0]}, "", "axis ratio b/a"),
                     "angle_offset": _angle(0.0, "light angle minus the mass angle"),
                 }
             )

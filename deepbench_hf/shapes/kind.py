@@ -289,7 +289,7 @@ def _count_support(config: BuildConfig) -> tuple[int, ...]:
             "label: count needs a discrete count",
             related=("label",),
         )
-    return tuple(sorted(count.support()))
+    return tuple(sorted(set(count.support())))  # a repeated choice value is one class
 
 
 KIND = ShapesKind()

@@ -101,7 +101,10 @@ def check_psf_reach(
     limit = max(MAX_PSF_REACH * max(shape), MIN_PSF_REACH_LIMIT)
     if reach <= limit:
         return
-    widest = f"fwhm {fwhm:g} px, beta {beta:g}" if kind == "moffat" else f"fwhm {fwhm:g} px"
+    # .10g: a beta of 1.0000001 must not print as the forbidden 1
+    widest = (
+        f"fwhm {fwhm:.10g} px, beta {beta:.10g}" if kind == "moffat" else f"fwhm {fwhm:.10g} px"
+    )
     remedy = "raise beta or lower fwhm" if kind == "moffat" else "lower fwhm"
     raise ConfigError(
         source,
@@ -110,6 +113,33 @@ def check_psf_reach(
         f"{reach:.3g} px; allowed: at most {limit:g} px (the larger of {MAX_PSF_REACH:g}x the "
         f"image's larger side and {MIN_PSF_REACH_LIMIT} px): {remedy}",
         related=(path, "image_size"),
+    )
+
+
+MAX_PIXEL_ELECTRONS = 1e18
+"""Shot noise is drawn by numpy's Poisson sampler, which takes means up to ~9.2e18."""
+
+
+def check_ccd_counts(
+    spec: tuple[str, dict[str, Any]] | None, max_signal: float, *, source: str
+) -> None:
+    """Refuse CCD noise whose largest possible pixel, ``max_signal`` ADU plus the sky, holds
+    :data:`MAX_PIXEL_ELECTRONS` or more at the largest gain (a conservative bound: all of the
+    objects' light in one pixel)."""
+    if spec is None or spec[0] != "ccd":
+        return
+    params = spec[1]
+    gain = value_bounds(params["gain"])[1]
+    electrons = (max_signal + value_bounds(params["sky_level"])[1]) * gain
+    if electrons < MAX_PIXEL_ELECTRONS:
+        return
+    raise ConfigError(
+        source,
+        "noise.ccd.gain",
+        f"up to {electrons:.3g} e- could fall in one pixel (objects.count x objects.flux + "
+        f"sky_level, times gain); allowed: below {MAX_PIXEL_ELECTRONS:g}, the range of the "
+        "Poisson sampler: lower the fluxes or the gain",
+        related=("objects", "noise"),
     )
 
 

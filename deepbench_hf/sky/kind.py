@@ -28,7 +28,7 @@ import datasets
 import numpy as np
 
 from ..config import BuildConfig
-from ..distributions import Constant, Domain, cumulative_probabilities, pick
+from ..distributions import Constant, Domain, cumulative_probabilities, pick, value_bounds
 from ..errors import ConfigError
 from ..kinds import SEED_FEATURES, image_size, seed_columns
 from ..numerics import single_threaded_blas
@@ -38,6 +38,7 @@ from .imaging import (
     IMAGING_FEATURES,
     NOISE_SCHEMA,
     apply_noise,
+    check_ccd_counts,
     check_psf_reach,
     psf_columns,
     psf_from_params,
@@ -103,7 +104,11 @@ _RECORD_FIELDS = {
 _PX = Domain("float", low=0.0, low_open=True, high=1e5)
 _FRACTION = Domain("float", low=0.0, high=1.0)
 _UNIT = Domain("float", low=0.0, high=1.0)
-_RATIO = Domain("float", low=0.0, low_open=True, high=1.0)  # axis ratios, (0, 1]
+# Axis ratios. Below these the pixel integration no longer holds the flux (a Sérsic profile of
+# q = 1e-4 came out thousands of times too bright) and a disc's arms are unresolved (NaN pixels
+# from q ~ 1e-3; a thin disc of q < 0.1 is also not a physical one).
+_RATIO = Domain("float", low=0.05, high=1.0)
+_DISC_RATIO = Domain("float", low=0.1, high=1.0)
 _POSITIVE = Domain("float", low=0.0, low_open=True, high=1e3)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
 _SERSIC_N = Domain("float", low=0.5, high=6.0)
@@ -171,7 +176,7 @@ SCHEMA: dict[str, Any] = {
             "spiral": Section(
                 {
                     "disc_scale": _px({"uniform": [3.0, 6.0]}, "exponential disc scale length h"),
-                    "q": Param(_RATIO, {"uniform": [0.4, 1.0]}, "", "disc axis ratio (cos i)"),
+                    "q": Param(_DISC_RATIO, {"uniform": [0.4, 1.0]}, "", "disc axis ratio (cos i)"),
                     "angle": Param(_ANGLE, _ANGLE_DEFAULT, "rad", "disc major-axis angle"),
                     "bulge_fraction": Param(
                         _UNIT, {"uniform": [0.1, 0.4]}, "", "fraction of the flux in the bulge"
@@ -407,6 +412,8 @@ class SkyKind:
         if config.params["psf"] is not None:
             kind, psf = config.params["psf"]
             check_psf_reach(kind, psf, image_size(config), source=config.source, path=f"psf.{kind}")
+        max_signal = value_bounds(objects["count"])[1] * value_bounds(objects["flux"])[1]
+        check_ccd_counts(config.params["noise"], max_signal, source=config.source)
         if label == "kind" and objects["count"] != Constant(1):
             raise ConfigError(
                 config.source,
