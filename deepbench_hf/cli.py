@@ -98,7 +98,8 @@ def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> 
         "--num-examples",
         type=positive,
         metavar="N",
-        help="total examples, divided in the config's split proportions",
+        help="total examples, divided in the config's split proportions (validation and test "
+        "rounded down, the rest to train)",
     )
 
 
