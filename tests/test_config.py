@@ -501,7 +501,18 @@ def test_ordinary_wide_psfs_and_small_frames_stay_allowed(name):
         ("sky-easy", "objects.elliptical.q=1e-4", r"objects.elliptical.q: expected a number in "
          r"\[0.05, 1\]"),
         ("sky-easy", "objects.spiral.q=0.05", r"objects.spiral.q: expected a number in \[0.1, 1\]"),
-        ("sky-easy", "objects.spiral.bulge_q={uniform: [0.01, 1]}", r"objects.spiral.bulge_q"),
+        ("sky-easy", "objects.spiral.bulge_q={uniform: [0.01, 1]}",
+         r"objects.spiral.bulge_q.uniform: range \[0.01, 1\] leaves the allowed values"),
+        ("lensing", "source.q=1e-4", r"source.q: expected a number in \[0.05, 1\]"),
+        ("lensing", "lens.q=2e-4", r"lens.q: expected a number in \[0.05, 1\]"),
+        ("sky-easy", "objects.elliptical={r_eff: 0.1, n: 0.5, q: 0.05, angle: 0}",
+         r"objects.elliptical.q: q x r_eff can be 0.005 px \(q 0.05, r_eff 0.1 px\); allowed: "
+         r"at least 0.3 px"),
+        ("sky-hard", "objects.spiral.bulge_r_eff_ratio=0.01",
+         r"objects.spiral.bulge_q: bulge_q x bulge r_eff can be 0.018 px"),
+        ("lensing", "lens_light.sersic.r_eff=0.2", r"lens_light.sersic.q: q x r_eff can be 0.1"),
+        ("sky-medium", "psf={gaussian: {fwhm: 1290}}", r"psf.gaussian.fwhm: the widest PSF "
+         r"allowed has a FWHM of 1290 px; allowed: at most the image's larger side \(64 px\)"),
         ("lensing", "lens_light.sersic.q=0.01", r"lens_light.sersic.q: expected a number in "
          r"\[0.05, 1\]"),
         ("sky-easy", "objects.flux=1e15 noise.ccd.gain=1e6",
@@ -511,8 +522,9 @@ def test_ordinary_wide_psfs_and_small_frames_stay_allowed(name):
 def test_values_the_renderer_cannot_honour_are_refused(name, override, message):
     """Axis ratios below which the pixel integration loses the flux (or writes NaN), and CCD
     counts beyond numpy's Poisson sampler."""
+    overrides = override.split(" ", 1) if override.startswith("objects.flux") else [override]
     with pytest.raises(ConfigError, match=r"^--set: " + message):
-        load_config(name, override.split())
+        load_config(name, overrides)
 
 
 def test_a_repeated_count_in_a_choice_is_one_class():

@@ -157,3 +157,12 @@ def test_tiny_skies_and_non_finite_images() -> None:
     frame[3, 3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         N.ccd_noise(frame, rng=np.random.default_rng(1), sky_level=10.0)
+
+
+def test_counts_beyond_the_poisson_sampler_are_a_one_line_build_error():
+    """A magnified source can exceed what no config check can bound: said in one line."""
+    from deepbench_hf.errors import BuildError
+
+    image = np.full((4, 4), 1e15, dtype=np.float32)
+    with pytest.raises(BuildError, match=r"^CCD noise: a pixel's mean count, 1e\+20 e-, is "):
+        N.ccd_noise(image, rng=np.random.default_rng(0), sky_level=10, gain=1e5, read_noise=1)

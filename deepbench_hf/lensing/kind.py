@@ -74,6 +74,7 @@ from ..sky.imaging import (
     IMAGING_FEATURES,
     NOISE_SCHEMA,
     apply_noise,
+    check_minor_axis,
     check_psf_reach,
     psf_columns,
     psf_from_params,
@@ -117,8 +118,9 @@ _PX = Domain("float", low=0.0, low_open=True, high=1e5)
 _OFFSET = Domain("float", low=0.0, high=1e5)
 _SHIFT = Domain("float", low=-1e5, high=1e5)
 _FRACTION = Domain("float", low=0.0, high=1.0)
-_RATIO = Domain("float", low=0.0, low_open=True, high=1.0)
-_LIGHT_RATIO = Domain("float", low=0.05, high=1.0)  # drawn like a sky elliptical (sky/kind.py)
+# Axis ratios of the mass, the source and the lens light: below 0.05 the pixel integration loses
+# the flux (a source of q = 1e-4 vanished from non-lens images) and an SIE of q ~ 2e-4 gave NaN.
+_RATIO = Domain("float", low=0.05, high=1.0)
 _FLUX = Domain("float", low=0.0, high=1e15)
 _SERSIC_N = Domain("float", low=0.5, high=6.0)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
@@ -218,7 +220,7 @@ SCHEMA: dict[str, Any] = {
                     "flux": Param(_FLUX, {"loguniform": [1e4, 1e5]}, "ADU", "total flux"),
                     "r_eff": _px({"uniform": [2.0, 5.0]}, "half-light radius (major axis)"),
                     "n": Param(_SERSIC_N, {"uniform": [2.0, 5.0]}, "", "Sérsic index"),
-                    "q": Param(_LIGHT_RATIO, {"uniform": [0.5, 1.0]}, "", "axis ratio b/a"),
+                    "q": Param(_RATIO, {"uniform": [0.5, 1.0]}, "", "axis ratio b/a"),
                     "angle_offset": _angle(0.0, "light angle minus the mass angle"),
                 }
             )
@@ -793,6 +795,11 @@ class LensingKind:
 
     def check(self, config: BuildConfig) -> None:
         p = config.params
+        if p["lens_light"] is not None:
+            light = p["lens_light"][1]
+            check_minor_axis(
+                light["q"], light["r_eff"], source=config.source, q_path="lens_light.sersic.q"
+            )
         if p["psf"] is not None:
             kind, psf = p["psf"]
             check_psf_reach(kind, psf, image_size(config), source=config.source, path=f"psf.{kind}")

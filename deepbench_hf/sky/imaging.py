@@ -23,7 +23,7 @@ import numpy as np
 from ..distributions import Domain, value_bounds
 from ..errors import ConfigError
 from ..schema import OneOf, Param, Section
-from .noise import background_sigma, ccd_noise, gaussian_noise, no_noise
+from .noise import MAX_POISSON_MEAN, background_sigma, ccd_noise, gaussian_noise, no_noise
 from .psf import PSF, psf_reach
 
 _PX = Domain("float", low=0.0, low_open=True, high=1e5)
@@ -75,16 +75,42 @@ image's larger side, or :data:`MIN_PSF_REACH_LIMIT` px if that is more (its kern
 convolution's padding, grow with that radius)."""
 
 MIN_PSF_REACH_LIMIT = 2048
-"""px: the PSF radius always allowed (a 64x64 frame padded by it takes ~1 GB per transform)."""
+"""px: the PSF radius always allowed (for a PSF no wider than the frame: a 64x64 frame padded by
+it takes ~0.3 GB per transform)."""
+
+MIN_MINOR_AXIS = 0.3
+"""px: the smallest ``q * r_eff`` of a Sérsic profile whose pixel integration holds its flux
+(:func:`~deepbench_hf.sky.stamps.draw_elliptical`)."""
+
+
+def check_minor_axis(
+    q: Any, r_eff: Any, *, source: str, q_path: str, r_eff_name: str = "r_eff"
+) -> None:
+    """Refuse Sérsic parameters whose smallest minor axis, ``min(q) * min(r_eff)``, is below
+    :data:`MIN_MINOR_AXIS` (``q`` and ``r_eff`` distributions, or ``r_eff`` a number); the error
+    names ``q_path``."""
+    low_q = value_bounds(q)[0]
+    low_r = float(r_eff) if isinstance(r_eff, (int, float)) else value_bounds(r_eff)[0]
+    if low_q * low_r >= MIN_MINOR_AXIS:
+        return
+    q_name = q_path.rsplit(".", 1)[-1]
+    raise ConfigError(
+        source,
+        q_path,
+        f"{q_name} x {r_eff_name} can be {low_q * low_r:.3g} px ({q_name} {low_q:.10g}, "
+        f"{r_eff_name} {low_r:.10g} px); allowed: at least {MIN_MINOR_AXIS:g} px, below which the "
+        "pixel integration does not hold the flux",
+        related=(q_path.rsplit(".", 1)[0],),
+    )
 
 
 def check_psf_reach(
     kind: str, params: Mapping[str, Any], shape: tuple[int, int], *, source: str, path: str
 ) -> None:
-    """Refuse a PSF section whose widest PSF (largest ``fwhm``, smallest Moffat ``beta``) reaches
-    farther than :data:`MAX_PSF_REACH` times the image's larger side and farther than
-    :data:`MIN_PSF_REACH_LIMIT` px (a Moffat of ``beta`` near 1, whose kernel would not fit in
-    memory).
+    """Refuse a PSF section whose widest PSF (largest ``fwhm``, smallest Moffat ``beta``) is wider
+    (FWHM) than the image's larger side, or reaches farther than :data:`MAX_PSF_REACH` times that
+    side and farther than :data:`MIN_PSF_REACH_LIMIT` px (a Moffat of ``beta`` near 1, whose
+    kernel would not fit in memory).
 
     ``params`` maps ``fwhm`` (and ``beta`` for a Moffat) to distributions or numbers; ``path``
     is the section's config path (e.g. ``psf.moffat``). Raises a one-line ConfigError naming
@@ -96,6 +122,14 @@ def check_psf_reach(
         return float(value) if isinstance(value, (int, float)) else value_bounds(value)[largest]
 
     fwhm = extreme("fwhm", True)
+    if fwhm > max(shape):  # the supersampled correction's kernel grows with the FWHM
+        raise ConfigError(
+            source,
+            f"{path}.fwhm",
+            f"the widest PSF allowed has a FWHM of {fwhm:.10g} px; allowed: at most the image's "
+            f"larger side ({max(shape)} px)",
+            related=(path, "image_size"),
+        )
     beta = extreme("beta", False) if kind == "moffat" else math.nan
     reach = psf_reach(kind, fwhm, beta)
     limit = max(MAX_PSF_REACH * max(shape), MIN_PSF_REACH_LIMIT)
@@ -116,7 +150,7 @@ def check_psf_reach(
     )
 
 
-MAX_PIXEL_ELECTRONS = 1e18
+MAX_PIXEL_ELECTRONS = MAX_POISSON_MEAN
 """Shot noise is drawn by numpy's Poisson sampler, which takes means up to ~9.2e18."""
 
 

@@ -39,6 +39,7 @@ from .imaging import (
     NOISE_SCHEMA,
     apply_noise,
     check_ccd_counts,
+    check_minor_axis,
     check_psf_reach,
     psf_columns,
     psf_from_params,
@@ -412,6 +413,17 @@ class SkyKind:
         if config.params["psf"] is not None:
             kind, psf = config.params["psf"]
             check_psf_reach(kind, psf, image_size(config), source=config.source, path=f"psf.{kind}")
+        weights, src = objects["kinds"], config.source
+        if weights.get("elliptical", 0) > 0:
+            e = objects["elliptical"]
+            check_minor_axis(e["q"], e["r_eff"], source=src, q_path="objects.elliptical.q")
+        if weights.get("spiral", 0) > 0:
+            sp = objects["spiral"]
+            bulge = value_bounds(sp["bulge_r_eff_ratio"])[0] * value_bounds(sp["disc_scale"])[0]
+            check_minor_axis(
+                sp["bulge_q"], bulge, source=src, q_path="objects.spiral.bulge_q",
+                r_eff_name="bulge r_eff",
+            )  # fmt: skip
         max_signal = value_bounds(objects["count"])[1] * value_bounds(objects["flux"])[1]
         check_ccd_counts(config.params["noise"], max_signal, source=config.source)
         if label == "kind" and objects["count"] != Constant(1):

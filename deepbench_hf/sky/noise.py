@@ -42,8 +42,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import BuildError
 from ..gaussian import standard_normal_f32
 from .poisson import MAX_TABLE_MEAN, poisson_table
+
+MAX_POISSON_MEAN = 1e18
+"""Largest mean count (e-) of a pixel: numpy's Poisson sampler takes means up to ~9.2e18."""
 
 __all__ = [
     "NOISE_MODELS",
@@ -122,6 +126,12 @@ def ccd_noise(
     var *= np.float32(1.0 / gain)
     var += np.float32((read_noise / gain) ** 2)
     if method == "poisson":
+        peak = (float(signal.max(initial=0.0)) + sky_level) * gain
+        if peak >= MAX_POISSON_MEAN:  # e.g. a strongly magnified bright source
+            raise BuildError(
+                f"CCD noise: a pixel's mean count, {peak:.3g} e-, is beyond the Poisson "
+                f"sampler's range ({MAX_POISSON_MEAN:g}): lower the fluxes or noise.ccd.gain"
+            )
         noisy = _shot_noise(signal, sky_level, gain, rng).astype(np.float32)
         noisy *= np.float32(1.0 / gain)
         noisy -= np.float32(sky_level)
