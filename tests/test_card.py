@@ -296,11 +296,11 @@ def test_release_notes_are_listed_newest_first_and_stay_out_of_the_yaml_header(b
 
 def test_release_notes_are_not_a_difficulty_knob_and_not_hashed():
     easy = small_config("shapes-easy")
-    edited = small_config("shapes-easy", 'release_notes={"1.0.0": Reworded.}')
+    edited = small_config("shapes-easy", 'release_notes={"1.0.1": Reworded.}')
     assert [p for p, _, _ in config_diff(easy.resolved, edited.resolved)] == []
     a, b = build_record(easy, [], command=None), build_record(edited, [], command=None)
     assert a["config_hash"] == b["config_hash"]
-    assert b["resolved_config"]["release_notes"] == {"1.0.0": "Reworded."}
+    assert b["resolved_config"]["release_notes"]["1.0.1"] == "Reworded."
 
 
 def test_recorded_command_carries_no_paths_addresses_or_credentials():
