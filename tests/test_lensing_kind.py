@@ -235,7 +235,7 @@ def test_num_proc_1_and_2_are_bit_identical(tmp_path, lensing_dir):
     ("override", "message"),
     [
         ("lens.theta_e=0", r"^--set: lens\.theta_e: expected a number in \(0"),
-        ("lens.q=1.5", r"^--set: lens\.q: expected a number in \(0, 1\]"),
+        ("lens.q=1.5", r"^--set: lens\.q: expected a number in \[0.05, 1\]"),
         ("lens.gamma={uniform: [0, 2]}", r"^--set: lens\.gamma\.uniform: range"),
         ("source.n=9", r"^--set: source\.n: expected a number in \[0\.5, 6\]"),
         ("lens.mass=1", r"^--set: lens\.mass: unknown key; allowed: theta_e"),
