@@ -63,9 +63,11 @@ def table_num_bytes(table: pa.Table) -> int:
         kind = array.type
         if pa.types.is_struct(kind):
             return own + sum(unneeded(array.field(i)) for i in range(kind.num_fields))
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            return own + unneeded(array.values)
-        if pa.types.is_fixed_size_list(kind):
+        if (
+            pa.types.is_list(kind)
+            or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)
+        ):
             return own + unneeded(array.values)
         return own
 

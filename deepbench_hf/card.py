@@ -21,7 +21,7 @@ import itertools
 import platform
 import shlex
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Container
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -313,13 +313,13 @@ def config_tasks(record: dict[str, Any]) -> list[Task]:
     return tasks
 
 
-def _rung(name: str, names: Iterable[str]) -> int:
+def _rung(name: str, names: Container[str]) -> int:
     """A name's rung: its suffix's (``-easy`` ...); a bare name that others extend with a rung
     suffix (``lensing`` beside ``lensing-easy``) is the middle rung; anything else comes last."""
     base, _, suffix = name.rpartition("-")
     if base and suffix in _LADDER:
         return _LADDER[suffix]
-    if any(other.rpartition("-")[::2] in ((name, rung) for rung in _LADDER) for other in names):
+    if any(f"{name}-{rung}" in names for rung in _LADDER):
         return _LADDER["medium"]
     return len(_LADDER)
 

@@ -62,14 +62,16 @@ def _split_sizes(text: str) -> dict[str, int]:
 
 def _add_config_args(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
     if many:
-        parser.add_argument(
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument(
             "configs",
             nargs="*",
+            default=[],
             metavar="CONFIG",
             help="config names (see 'deepbench list') or paths to YAML files",
         )
-        parser.add_argument("--all", action="store_true", help="build every named config")
-        parser.add_argument(
+        which.add_argument("--all", action="store_true", help="build every named config")
+        which.add_argument(
             "--suite",
             choices=sorted(builtin_suites()),
             help="build a named collection of configs (e.g. the paper's whole ladder)",
@@ -168,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dataset folder (created if missing): a local path or an fsspec URL (s3://...)",
     )
-    build.add_argument(
+    workers = build.add_mutually_exclusive_group()
+    workers.add_argument(
         "--num-proc", type=positive, metavar="N", help="worker processes (default 1)"
     )
     build.add_argument(
@@ -183,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="rows per Parquet row group (overrides the config's row_group_size)",
     )
-    build.add_argument(
+    workers.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run the shards as tasks on a Dask cluster (e.g. tcp://host:8786); needs the "
@@ -241,16 +244,6 @@ def _load(args: argparse.Namespace, ref: str) -> BuildConfig:
 
 
 def _build_refs(args: argparse.Namespace) -> list[str]:
-    given = {"CONFIG names": args.configs, "--all": args.all, "--suite": args.suite}
-    chosen = [what for what, value in given.items() if value]
-    if len(chosen) > 1:
-        raise DeepBenchError(
-            f"build: give one of CONFIG names, --all or --suite, got {' and '.join(chosen)}"
-        )
-    if args.scheduler is not None and args.num_proc is not None:
-        raise DeepBenchError(
-            "build: --num-proc sets local worker processes and --scheduler a Dask cluster; give one"
-        )
     refs = list(args.configs)
     if args.all:
         refs += builtin_config_names()

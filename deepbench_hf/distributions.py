@@ -414,9 +414,11 @@ def _check_range(low: float, high: float, domain: Domain, err: _Err) -> None:
         err(f"value {low:g} is not allowed ({domain.describe()})")
 
 
-def value_bounds(dist: Distribution) -> tuple[float, float]:
-    """Smallest and largest value a numeric distribution can draw (``-inf`` / ``inf`` where a
-    normal has no bound)."""
+def value_bounds(dist: Distribution | float) -> tuple[float, float]:
+    """Smallest and largest value a numeric distribution (or a plain number: itself) can draw
+    (``-inf`` / ``inf`` where a normal has no bound)."""
+    if isinstance(dist, (int, float)):
+        return float(dist), float(dist)
     if isinstance(dist, Constant):
         return dist.value, dist.value
     if isinstance(dist, (Uniform, LogUniform, RandInt)):

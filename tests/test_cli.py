@@ -148,11 +148,11 @@ def test_num_examples_keeps_split_proportions(tmp_path):
         ),
         (
             ["build", "shapes-easy", "--all", "--out", "OUT"],
-            "build: give one of CONFIG names, --all or --suite, got CONFIG names and --all",
+            "argument --all: not allowed with argument CONFIG",
         ),
         (
             ["build", "shapes-easy", "--out", "OUT", "--num-proc", "1", "--scheduler", "x:1"],
-            "build: --num-proc sets local worker processes and --scheduler a Dask cluster",
+            "argument --scheduler: not allowed with argument --num-proc",
         ),
         (
             ["build", "shapes-easy", "--out", "OUT", "--seed", "9223372036854775808"],

@@ -89,8 +89,7 @@ def check_minor_axis(
     """Refuse Sérsic parameters whose smallest minor axis, ``min(q) * min(r_eff)``, is below
     :data:`MIN_MINOR_AXIS` (``q`` and ``r_eff`` distributions, or ``r_eff`` a number); the error
     names ``q_path``."""
-    low_q = value_bounds(q)[0]
-    low_r = float(r_eff) if isinstance(r_eff, (int, float)) else value_bounds(r_eff)[0]
+    low_q, low_r = value_bounds(q)[0], value_bounds(r_eff)[0]
     if low_q * low_r >= MIN_MINOR_AXIS:
         return
     q_name = q_path.rsplit(".", 1)[-1]
@@ -116,12 +115,7 @@ def check_psf_reach(
     is the section's config path (e.g. ``psf.moffat``). Raises a one-line ConfigError naming
     ``beta`` for a Moffat PSF, else ``fwhm``.
     """
-
-    def extreme(name: str, largest: bool) -> float:
-        value = params[name]
-        return float(value) if isinstance(value, (int, float)) else value_bounds(value)[largest]
-
-    fwhm = extreme("fwhm", True)
+    fwhm = value_bounds(params["fwhm"])[1]
     if fwhm > max(shape):  # the supersampled correction's kernel grows with the FWHM
         raise ConfigError(
             source,
@@ -130,7 +124,7 @@ def check_psf_reach(
             f"larger side ({max(shape)} px)",
             related=(path, "image_size"),
         )
-    beta = extreme("beta", False) if kind == "moffat" else math.nan
+    beta = value_bounds(params["beta"])[0] if kind == "moffat" else math.nan
     reach = psf_reach(kind, fwhm, beta)
     limit = max(MAX_PSF_REACH * max(shape), MIN_PSF_REACH_LIMIT)
     if reach <= limit:
@@ -150,28 +144,24 @@ def check_psf_reach(
     )
 
 
-MAX_PIXEL_ELECTRONS = MAX_POISSON_MEAN
-"""Shot noise is drawn by numpy's Poisson sampler, which takes means up to ~9.2e18."""
-
-
 def check_ccd_counts(
     spec: tuple[str, dict[str, Any]] | None, max_signal: float, *, source: str
 ) -> None:
     """Refuse CCD noise whose largest possible pixel, ``max_signal`` ADU plus the sky, holds
-    :data:`MAX_PIXEL_ELECTRONS` or more at the largest gain (a conservative bound: all of the
+    :data:`MAX_POISSON_MEAN` or more at the largest gain (a conservative bound: all of the
     objects' light in one pixel)."""
     if spec is None or spec[0] != "ccd":
         return
     params = spec[1]
     gain = value_bounds(params["gain"])[1]
     electrons = (max_signal + value_bounds(params["sky_level"])[1]) * gain
-    if electrons < MAX_PIXEL_ELECTRONS:
+    if electrons < MAX_POISSON_MEAN:
         return
     raise ConfigError(
         source,
         "noise.ccd.gain",
         f"up to {electrons:.3g} e- could fall in one pixel (objects.count x objects.flux + "
-        f"sky_level, times gain); allowed: below {MAX_PIXEL_ELECTRONS:g}, the range of the "
+        f"sky_level, times gain); allowed: below {MAX_POISSON_MEAN:g}, the range of the "
         "Poisson sampler: lower the fluxes or the gain",
         related=("objects", "noise"),
     )
