@@ -78,15 +78,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deepbench_hf.config import BuildConfig, load_config  # noqa: E402
 from deepbench_hf.generate import make_example  # noqa: E402
 from deepbench_hf.kinds import get_kind  # noqa: E402
-from deepbench_hf.lensing.kind import (  # noqa: E402
-    CLASS_NAMES,
+from deepbench_hf.lensing.kind import CLASS_NAMES  # noqa: E402
+from deepbench_hf.lensing.mass import phi_q2_ellipticity  # noqa: E402
+from deepbench_hf.lensing.render import render_components  # noqa: E402
+from deepbench_hf.lensing.scene import (  # noqa: E402
     LensScene,
     PointImages,
-    render_components,
     sample_scene,
     solve_point_source,
 )
-from deepbench_hf.lensing.mass import phi_q2_ellipticity  # noqa: E402
 from deepbench_hf.seeding import Example  # noqa: E402
 from deepbench_hf.sky import cusp as cusp_module  # noqa: E402
 from deepbench_hf.sky import profiles as profiles_module  # noqa: E402

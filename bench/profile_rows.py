@@ -55,8 +55,8 @@ STAGES: dict[str, dict[str, list[tuple[str, ...]]]] = {
         "truth (segmentation, boxes, S/N)": [("sky/render.py", "truth_catalog")],
     },
     "lensing": {
-        "scene sampling": [("lensing/kind.py", "sample_scene")],
-        "point-source images": [("lensing/kind.py", "solve_point_source")],
+        "scene sampling": [("lensing/scene.py", "sample_scene")],
+        "point-source images": [("lensing/scene.py", "solve_point_source")],
         "lensed + unlensed source (ray-tracing, adaptive integration)": [
             ("lensing/adaptive.py", "integrate_pixels", "render_components")
         ],

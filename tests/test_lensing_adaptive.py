@@ -11,9 +11,9 @@ from scipy import special
 
 from deepbench_hf.lensing import adaptive
 from deepbench_hf.lensing.adaptive import integrate_pixels, near
-from deepbench_hf.lensing.kind import sersic_source
 from deepbench_hf.lensing.mass import ray_shoot
 from deepbench_hf.lensing.raytrace import lensed_image
+from deepbench_hf.lensing.render import sersic_source
 
 SHAPE = (64, 64)
 

@@ -14,7 +14,8 @@ from conftest import SMALL, digests, read_split, small_config
 from deepbench_hf import ConfigError, load_config, regenerate_row
 from deepbench_hf.kinds import features_for
 from deepbench_hf.lensing import mass
-from deepbench_hf.lensing.kind import render_clean_from_row, scene_from_row
+from deepbench_hf.lensing.kind import render_clean_from_row
+from deepbench_hf.lensing.scene import scene_from_row
 from deepbench_hf.writer import build_config
 
 NAMES = ("lensing-easy", "lensing", "lensing-hard")
@@ -102,7 +103,8 @@ def test_image_alone_is_the_same_image(name):
     """``render_components(truth=False)`` (no unlensed render, no separate lensed_source
     convolution) makes the same image_clean bit for bit, and no truth products."""
     from deepbench_hf.generate import make_example
-    from deepbench_hf.lensing.kind import render_components, sample_scene
+    from deepbench_hf.lensing.render import render_components
+    from deepbench_hf.lensing.scene import sample_scene
 
     config = load_config(name)
     for i in range(6):
@@ -267,7 +269,8 @@ def test_einstein_ring_and_balance_without_label_are_config_errors():
 def test_quasar_images_are_the_psf_integrated_over_pixels(kind):
     """Each point-source image is the continuous PSF integrated over the pixels at its sub-pixel
     position (not a bilinear deposit convolved with the sampled kernel), with its whole flux."""
-    from deepbench_hf.lensing.kind import LensScene, render_components, solve_point_source
+    from deepbench_hf.lensing.render import render_components
+    from deepbench_hf.lensing.scene import LensScene, solve_point_source
     from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, moffat
     from deepbench_hf.sky.psf import PSF
 

@@ -12,8 +12,9 @@ import pytest
 from scipy.signal import fftconvolve
 
 from deepbench_hf.lensing.adaptive import integrate_pixels
-from deepbench_hf.lensing.kind import LensScene, render_components, sersic_surface
 from deepbench_hf.lensing.mass import ray_shoot
+from deepbench_hf.lensing.render import render_components, sersic_surface
+from deepbench_hf.lensing.scene import LensScene
 from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, moffat_gamma
 from deepbench_hf.sky.psf import PSF
 
