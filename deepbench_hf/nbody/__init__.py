@@ -8,6 +8,10 @@ Modules (import them directly; nothing heavy is imported here):
 - :mod:`deepbench_hf.nbody.initial_conditions` -- random-virial, Plummer, Kepler and famous
   few-body initial conditions.
 - :mod:`deepbench_hf.nbody.energy` -- kinetic/potential energy, momenta, angular momentum.
+- :mod:`deepbench_hf.nbody.render` -- images of a system: its bodies at the last output time, or
+  a time exposure of their tracks.
+- :mod:`deepbench_hf.nbody.kind` -- the ``nbody`` dataset kind: config schema, sampling of a
+  system, columns.
 
 Units are N-body units: the gravitational constant ``G`` is a parameter (default 1) and lengths,
 masses and times are in arbitrary but mutually consistent units, so that an acceleration is
