@@ -558,7 +558,7 @@ def card_context(
     }
 
 
-def templates_dir() -> Path:
+def _templates_dir() -> Path:
     """Folder of the Jinja card templates (inside the wheel or ``dataset_cards/`` in a checkout)."""
     packaged = resources.files("deepbench_hf") / "_data" / "dataset_cards"
     if packaged.is_dir():
@@ -628,7 +628,7 @@ def render_card(
         from .preview import preview_column
 
         previews = {name for name, r in records.items() if preview_column(r) is not None}
-    template = (templates_dir() / README_TEMPLATE).read_text()
+    template = (_templates_dir() / README_TEMPLATE).read_text()
     card = DatasetCard.from_template(
         card_data(records),
         template_str=template,

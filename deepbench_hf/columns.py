@@ -5,7 +5,9 @@ into its headers, and a test fails when a config's features hold a column docume
 
 Keys are column names; a field of a list-of-structs column is documented as ``"<column>.<field>"``
 (e.g. ``"objects.bbox"``). Units are short strings: ``px`` (pixels), ``px²`` (pixel area),
-``rad``, or ``""`` for dimensionless values, counts, flags and identifiers.
+``rad``, ``ADU``, ``ADU²``, ``e-``, ``e-/ADU``, the N-body units ``length``, ``mass``, ``time``,
+``energy`` (and their combinations), or ``""`` for dimensionless values, counts, flags and
+identifiers.
 
 A kind may also document its own columns: give its ``KIND`` object a ``column_docs`` attribute
 (a mapping like the ones below); its entries are added to (and override) the entries here.

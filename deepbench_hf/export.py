@@ -88,7 +88,7 @@ def record_features(record: dict[str, Any]) -> Any:
     return datasets.Features.from_dict(record["features"])
 
 
-def is_array(feature: Any) -> bool:
+def _is_array(feature: Any) -> bool:
     """Whether ``feature`` is a fixed-shape ``datasets`` array (``Array2D`` ... ``Array5D``)."""
     import datasets
 
@@ -98,7 +98,7 @@ def is_array(feature: Any) -> bool:
 
 def array_columns(features: Any) -> dict[str, Any]:
     """The array columns of ``features`` (``image*`` columns first, then the others)."""
-    arrays = {name: f for name, f in features.items() if is_array(f)}
+    arrays = {name: f for name, f in features.items() if _is_array(f)}
     return dict(sorted(arrays.items(), key=lambda item: (not item[0].startswith("image"), item[0])))
 
 
@@ -115,7 +115,7 @@ def plane_columns(features: Any) -> dict[str, Any]:
     return dict(sorted(planes.items(), key=lambda item: (not item[0].startswith("image"), item[0])))
 
 
-def in_catalogue(feature: Any) -> bool:
+def _in_catalogue(feature: Any) -> bool:
     """Whether every format's catalogue holds the column (scalars and lists of objects)."""
     import datasets
 
@@ -136,7 +136,7 @@ def to_numpy(column: pa.ChunkedArray | pa.Array, feature: Any) -> np.ndarray:
     return values.reshape((n, *feature.shape)).astype(feature.dtype, copy=False)
 
 
-def split_shards(folder: Path, record: dict[str, Any], split: str) -> list[Path]:
+def _split_shards(folder: Path, record: dict[str, Any], split: str) -> list[Path]:
     """The shard files of ``split`` in order, as the build record lists them."""
     name = record["name"]
     return [folder / name / s["filename"] for s in record["splits"][split]["shards"]]
@@ -146,7 +146,7 @@ def iter_tables(
     folder: Path, record: dict[str, Any], split: str, columns: Sequence[str] | None = None
 ) -> Iterator[pa.Table]:
     """The shards of ``split`` as tables, in order (only ``columns`` when given)."""
-    for path in split_shards(folder, record, split):
+    for path in _split_shards(folder, record, split):
         try:
             # use_threads=False: a process that exits just after a threaded read can abort in
             # Arrow's thread teardown ("terminate called without an active exception",
@@ -444,7 +444,7 @@ def export(
             "--format npz or h5 for arrays, or read the Parquet shards for the rest"
         )
     # PNG/JPEG only: the other formats write every array column as an array
-    carried = [n for n, f in features.items() if n not in planes and not in_catalogue(f)]
+    carried = [n for n, f in features.items() if n not in planes and not _in_catalogue(f)]
     carried = carried if images else []
     if not arrays and not planes:
         raise ExportError(
@@ -707,6 +707,7 @@ __all__ = [
     "decode_image",
     "export",
     "image_columns",
+    "is_label_map",
     "iter_tables",
     "load_record",
     "plane_columns",

@@ -194,5 +194,6 @@ __all__ = [
     "format_csv",
     "format_table",
     "run_query",
+    "view_clash",
     "view_name",
 ]

@@ -11,8 +11,9 @@ independent streams:
 (Both sub-seeds are the first four 32-bit words of ``SeedSequence(seed)``.)
 
 So any row can be regenerated alone from its stored ``seed``, the output does not depend on how
-examples are distributed over processes or machines, and two configs that differ only in their noise
-settings draw the same scenes.
+examples are distributed over processes or machines, and overriding only the noise settings (the
+same config name and master seed, e.g. ``--set noise=none``) leaves every scene unchanged; a
+config of another name draws other scenes, as the name is part of each example's seed.
 """
 
 from __future__ import annotations

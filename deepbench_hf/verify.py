@@ -396,6 +396,7 @@ __all__ = [
     "card_checksums",
     "data_file_patterns",
     "read_card_yaml",
+    "regenerate_rows",
     "reload_config",
     "sample_rows",
     "verify",

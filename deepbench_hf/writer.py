@@ -518,6 +518,7 @@ __all__ = [
     "ShardSpec",
     "build_config",
     "build_many",
+    "file_sha256",
     "plan_shards",
     "read_records",
     "shard_bytes",

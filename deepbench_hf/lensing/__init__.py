@@ -1,10 +1,11 @@
-"""Strong gravitational lensing from first principles (pure numpy).
+"""Strong gravitational lensing from first principles (numpy and scipy).
 
 * :mod:`deepbench_hf.lensing.mass` -- singular isothermal ellipsoid (SIE) plus external shear:
   deflection, potential, convergence, Hessian, Jacobian, magnification, ray-shooting; helpers
   converting ``(q, angle)`` <-> lenstronomy's ``(e1, e2)``.
-* :mod:`deepbench_hf.lensing.raytrace` -- lensed images of an extended source by sub-sampled
-  ray-shooting, the unlensed source on the same grid, source magnification, arc masks.
+* :mod:`deepbench_hf.lensing.raytrace` -- lensed images of an extended source by uniform
+  sub-sampled ray-shooting (the reference the adaptive integration is tested against), source
+  magnification, and the arc masks of the rows.
 * :mod:`deepbench_hf.lensing.point_source` -- image positions, signed magnifications and parities
   of a point source (solution of the lens equation).
 * :mod:`deepbench_hf.lensing.adaptive` -- pixel integration of a lensed surface: pixel-centre

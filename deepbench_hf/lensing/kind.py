@@ -34,8 +34,8 @@ Pipeline per example:
    ``oversample`` sub-pixel rays on arcs, images of the source's core and within 1.5 px of the
    lens centre, and finer cells on the steep centre of the source, its cusp) -- and drawn
    unlensed the same way, the image of a non-lens and the reference of the ``magnification``;
-   lens light and stars (pixel-integrated, :func:`~deepbench_hf.sky.stamps.draw_elliptical` /
-   ``draw_star``) are added; their sum is convolved with the PSF and cropped to the frame (and,
+   lens light and stars (pixel-integrated, :func:`~deepbench_hf.sky.render.draw_object`) are
+   added; their sum is convolved with the PSF and cropped to the frame (and,
    for ``lensed_source``, the lensed source alone); around each core sharper than a pixel (the
    source's images, the lens light, a star) the supersampled correction of
    :mod:`deepbench_hf.lensing.sharp` is added (to ``lensed_source`` too for the source's) and

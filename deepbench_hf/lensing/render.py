@@ -1,7 +1,7 @@
-"""Noiseless rendering of a :class:`~deepbench_hf.lensing.scene.LensScene` (pure numpy, no random
-numbers): the lensed source by adaptive ray-shooting, lens light and field stars, the PSF with
-its supersampled correction around sharp cores, and the point-source images (see the pipeline in
-:mod:`deepbench_hf.lensing.kind`).
+"""Noiseless rendering of a :class:`~deepbench_hf.lensing.scene.LensScene` (numpy and scipy, no
+random numbers): the lensed source by adaptive ray-shooting, lens light and field stars, the PSF
+with its supersampled correction around sharp cores, and the point-source images (see the
+pipeline in :mod:`deepbench_hf.lensing.kind`).
 
 Every length is in pixels (x = column, y = row, pixel centres at integers); images are float64
 counts (ADU) per pixel until ``image_clean`` is cast to float32.
@@ -305,7 +305,8 @@ def render_clean_from_row(row: Mapping[str, Any], config: BuildConfig | None = N
     are solved again), star and PSF columns, ``oversample``, and the image size (from ``config``,
     else the shape of the row's ``image``). ``row`` may come from
     :func:`deepbench_hf.regenerate_row` or ``datasets.load_dataset`` (python or numpy format:
-    only float64 scalar columns are read, which both formats keep exact).
+    it reads the float64 truth columns, ``is_lens``, ``psf_kind``, ``oversample`` and ``stars``,
+    which both formats keep exact).
     """
     shape = image_size(config) if config is not None else tuple(np.shape(row["image"]))
     rendered = render_components(

@@ -2,7 +2,7 @@
 
 Pipeline per example: sample a scene from the scene stream (:func:`sample_shapes`), rasterise it
 (:func:`~deepbench_hf.shapes.render.render_scene`), add Gaussian noise from the noise stream, and
-assemble the row (:func:`make_row`).
+assemble the row (:meth:`ShapesKind.generate`).
 """
 
 from __future__ import annotations

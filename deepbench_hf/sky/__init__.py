@@ -15,8 +15,14 @@ Modules (import them directly; this package imports nothing heavy):
   pixel (a correction to the lattice convolution of :mod:`~deepbench_hf.sky.psf`).
 * :mod:`deepbench_hf.sky.noise` -- CCD (Poisson + read noise, GalSim ``CCDNoise`` convention),
   Gaussian and no noise, each returning the noisy image and its variance map.
+* :mod:`deepbench_hf.sky.poisson` -- exact Poisson draws of one mean by table inversion (the
+  shot noise of dark sky pixels), used by the noise.
 * :mod:`deepbench_hf.sky.render` -- object records, scene rendering, re-rendering and truth
   (segmentation map, COCO boxes, optimal S/N).
+* :mod:`deepbench_hf.sky.imaging` -- the ``psf`` and ``noise`` config sections and their columns,
+  shared by every kind that makes CCD-like images (sky, lensing).
+* :mod:`deepbench_hf.sky.kind` -- the ``sky`` dataset kind: config schema, scene sampling,
+  columns.
 
 Conventions: ``image[row, col]``, x = column, y = row, pixel centres at integer coordinates;
 angles in radians from +x towards +y; fluxes are total counts (ADU).
