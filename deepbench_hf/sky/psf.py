@@ -35,6 +35,7 @@ from typing import Literal
 import numpy as np
 from scipy import fft as sp_fft
 
+from deepbench_hf.sky.fft import irfft2, rfft2
 from deepbench_hf.sky.profiles import FWHM_TO_SIGMA, moffat_gamma, moffat_radius
 
 __all__ = ["PSF", "PSF_KINDS", "convolve", "make_psf", "psf_kernel", "psf_reach"]
@@ -231,9 +232,9 @@ def convolve(
         out = rows @ img @ cols.T
     else:
         shape = tuple(sp_fft.next_fast_len(n, True) for n in lengths)
-        spec = sp_fft.rfft2(img, shape)
+        spec = rfft2(img, shape)
         spec *= _kernel_rfft(float(psf.fwhm), float(psf.beta), size, shape)
-        out = sp_fft.irfft2(spec, shape)[..., r0:r1, c0:c1]
+        out = irfft2(spec, shape)[..., r0:r1, c0:c1]
     return np.maximum(out, 0.0, out=out)
 
 
@@ -277,6 +278,6 @@ def _band(fwhm: float, size: int, n: int) -> np.ndarray:
 @functools.lru_cache(maxsize=128)
 def _kernel_rfft(fwhm: float, beta: float, size: int, shape: tuple[int, int]) -> np.ndarray:
     """``rfft2`` of the Moffat kernel zero-padded to ``shape`` (read-only)."""
-    spec = sp_fft.rfft2(_kernel("moffat", fwhm, beta, size), shape)
+    spec = rfft2(_kernel("moffat", fwhm, beta, size), shape)
     spec.setflags(write=False)
     return spec

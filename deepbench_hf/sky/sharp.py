@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 from scipy import fft as sp_fft
 
+from deepbench_hf.sky.fft import irfft2, rfft2
 from deepbench_hf.sky.integrate import (
     MAX_LOG_SLOPE,
     Bounds,
@@ -302,31 +303,37 @@ def _kernel_spectrum(
     taper: tuple[float, float],
     shape: tuple[int, int],
 ) -> np.ndarray:
-    spectrum = sp_fft.rfft2(_tapered_kernel(*key, s, taper), shape)
+    spectrum = rfft2(_tapered_kernel(*key, s, taper), shape)
     spectrum.setflags(write=False)
     return spectrum
 
 
+@functools.lru_cache(maxsize=1024)
 def _fft_length(n: int) -> int:
     """A fast transform length >= n, rounded up to a multiple of 8 first so that windows of
     similar sizes share their kernel's cached spectrum."""
     return sp_fft.next_fast_len(-(-n // 8) * 8, True)
 
 
-def _convolve_full(image: np.ndarray, psf: PSF, s: int, taper: tuple[float, float]) -> np.ndarray:
-    """Full linear convolution of ``image`` with :func:`tapered_kernel` ``(psf, s, taper)``."""
-    size = tapered_kernel(psf, s, taper).shape[0]
-    h, w = image.shape[0] + size - 1, image.shape[1] + size - 1
+def _convolve_full(
+    source: Stamp, box: Bounds, scale: int, psf: PSF, taper: tuple[float, float]
+) -> np.ndarray:
+    """Full linear convolution of ``_cut(source, box, scale)`` with :func:`tapered_kernel`
+    ``(psf, scale, taper)``; the cut is written straight into the zero-padded transform input."""
+    size = tapered_kernel(psf, scale, taper).shape[0]
+    r0, r1, c0, c1 = box
+    h, w = (r1 - r0) * scale + size - 1, (c1 - c0) * scale + size - 1
     shape = (_fft_length(h), _fft_length(w))
-    spectrum = sp_fft.rfft2(image, shape)
-    spectrum *= _kernel_spectrum(_key(psf), int(s), taper, shape)
-    return sp_fft.irfft2(spectrum, shape)[:h, :w]
+    spectrum = rfft2(_cut(source, box, scale, shape), shape)
+    spectrum *= _kernel_spectrum(_key(psf), int(scale), taper, shape)
+    return irfft2(spectrum, shape)[:h, :w]
 
 
-def _cut(stamp: Stamp, box: Bounds, scale: int = 1) -> np.ndarray:
-    """``stamp``'s data on the pixels of ``box`` scaled by ``scale`` (zero where it has none)."""
+def _cut(stamp: Stamp, box: Bounds, scale: int, shape: tuple[int, int]) -> np.ndarray:
+    """``stamp``'s data on the pixels of ``box`` scaled by ``scale`` (zero where it has none),
+    in the top-left corner of a zero array of ``shape`` (at least the scaled box's)."""
     r0, r1, c0, c1 = (v * scale for v in box)
-    out = np.zeros((r1 - r0, c1 - c0))
+    out = np.zeros(shape)
     if stamp.empty:
         return out
     h, w = stamp.data.shape
@@ -363,7 +370,7 @@ def core_correction(
     h, w = r1 - r0 + 2 * pad, c1 - c0 + 2 * pad
     out = np.zeros((h, w))
     for source, scale, sign in ((fine, s, 1.0), (stamp, coarse_scale, -1.0)):
-        spread = _convolve_full(_cut(source, window, scale), psf, scale, taper)
+        spread = _convolve_full(source, window, scale, psf, taper)
         o = pad * scale - halves[scale]
         if scale == 1:
             out[o : o + spread.shape[0], o : o + spread.shape[1]] += sign * spread
