@@ -20,7 +20,7 @@ from scipy import special
 from ..config import BuildConfig
 from ..kinds import image_size
 from ..numerics import single_threaded_blas
-from ..sky.integrate import _SersicRadial
+from ..sky.integrate import SersicRadial
 from ..sky.profiles import FWHM_TO_SIGMA, sersic_amplitude, sersic_bn
 from ..sky.psf import PSF, convolve
 from ..sky.render import Elliptical, Star, clip_stamp, draw_object
@@ -167,9 +167,9 @@ def _add_clipped(canvas: np.ndarray, stamp: Stamp) -> None:
         canvas[clipped.row0 : clipped.row0 + h, clipped.col0 : clipped.col0 + w] += clipped.data
 
 
-def _source_profile(scene: LensScene) -> _SersicRadial:
+def _source_profile(scene: LensScene) -> SersicRadial:
     """The source's Sérsic profile (its sharpness is that of its lensed images)."""
-    return _SersicRadial(
+    return SersicRadial(
         scene.source_flux,
         scene.source_x,
         scene.source_y,

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deepbench_hf.sky.integrate import Bounds, _SersicRadial
+from deepbench_hf.sky.integrate import Bounds, SersicRadial
 from deepbench_hf.sky.psf import PSF
 from deepbench_hf.sky.render import Elliptical, Star
 from deepbench_hf.sky.sharp import core_correction, core_window, sharp_corrections, supersampling
@@ -62,7 +62,7 @@ def light_corrections(
 
 
 def source_correction(
-    profile: _SersicRadial,
+    profile: SersicRadial,
     surface: Surface,
     pixels: Stamp,
     centre: tuple[float, float],

@@ -2,10 +2,11 @@
 
 Inside an elliptical radius ``rho_c`` (<= 1 px, chosen by the refinement levels of
 :mod:`deepbench_hf.sky.integrate`) a profile I is split as I = S + C, with S the paraboloid cap
-tangent to I at ``rho_c`` (:func:`_cap`): S is sub-sampled by the cell-average rule, and the cusp
-C, whose enclosed flux is analytic, is distributed over the pixels by :func:`_shoot_core`; a cusp
-that fits inside one pixel (most do: its radius is where the profile's slope exceeds 6 per pixel)
-is added to that pixel whole, which is exact and costs a few scalar operations. The method and its
+tangent to I at ``rho_c`` (:func:`tangent_cap`): S is sub-sampled by the cell-average rule, and
+the cusp C, whose enclosed flux is analytic, is distributed over the pixels by
+:func:`shoot_core`; a cusp that fits inside one pixel (most do: its radius is where the profile's
+slope exceeds 6 per pixel) is added to that pixel whole, which is exact and costs a few scalar
+operations. The method and its
 accuracy are described in :mod:`deepbench_hf.sky.integrate`.
 """
 
@@ -16,9 +17,9 @@ import math
 
 import numpy as np
 
-from deepbench_hf.sky.integrate import Bounds, _Radial, ellipse_half_extents
+from deepbench_hf.sky.integrate import Bounds, Radial, ellipse_half_extents
 
-__all__: list[str] = []
+__all__ = ["shoot_core", "tangent_cap"]
 
 _SHOOT_CELL = 0.05  # largest cell (px) of the polar shooting grid
 _SHOOT_RMIN = 1e-3  # px; light inside goes to the centre point
@@ -62,7 +63,7 @@ def _shoot_pattern(r_c: float) -> tuple[np.ndarray, ...]:
     return out
 
 
-def _cap(p: _Radial, rho_c: float) -> tuple[float, float]:
+def tangent_cap(p: Radial, rho_c: float) -> tuple[float, float]:
     """``(alpha, beta)`` of the cap ``alpha + beta rho^2`` tangent to I(rho) at ``rho_c``.
 
     I is convex in rho^2 (Sérsic, Moffat), so the cap lies below I inside ``rho_c``.
@@ -84,8 +85,8 @@ def _cloud_in_cell(x: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, ...]:
     return idx.astype(np.intp), frac, other.astype(np.intp)
 
 
-def _shoot_core(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> None:
-    """Add the flux of ``I - cap`` inside ``rho_c`` (see :func:`_cap`) to ``out`` (pixels of
+def shoot_core(p: Radial, rho_c: float, block: Bounds, out: np.ndarray) -> None:
+    """Add the flux of ``I - cap`` inside ``rho_c`` (see :func:`tangent_cap`) to ``out`` (pixels of
     ``block``) by deterministic photon shooting of the :func:`_shoot_pattern` cells.
 
     Each cell is deposited as a box of its flux with the second moments of the cell
@@ -127,7 +128,7 @@ def _shoot_core(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> Non
         out[row, col] += enclosed[-1]
 
 
-def _deposit_whole(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> bool:
+def _deposit_whole(p: Radial, rho_c: float, block: Bounds, out: np.ndarray) -> bool:
     """If the ellipse of radius ``rho_c`` lies inside one pixel of ``block``, add the cusp's
     whole (analytic) flux to that pixel -- exact, and most cusps are far smaller than a pixel --
     and return True; otherwise leave ``out`` alone and return False (shoot the cells)."""
@@ -144,10 +145,10 @@ def _deposit_whole(p: _Radial, rho_c: float, block: Bounds, out: np.ndarray) -> 
     return True
 
 
-def _cusp_enclosed(p: _Radial, rho: np.ndarray | float, rho_c: float) -> np.ndarray | float:
-    """Flux of the cusp ``I - cap`` (cap tangent at ``rho_c``, :func:`_cap`) inside the
+def _cusp_enclosed(p: Radial, rho: np.ndarray | float, rho_c: float) -> np.ndarray | float:
+    """Flux of the cusp ``I - cap`` (cap tangent at ``rho_c``, :func:`tangent_cap`) inside the
     elliptical radii ``rho <= rho_c``: ``F P(rho) - pi q a^2 rho^2 (alpha + beta rho^2 / 2)``."""
-    alpha, beta = _cap(p, rho_c)
+    alpha, beta = tangent_cap(p, rho_c)
     rho2 = np.square(rho)
     cap = math.pi * p.q * p.a * p.a * rho2 * (alpha + 0.5 * beta * rho2)
     return p.flux * p.cdf(rho) - cap

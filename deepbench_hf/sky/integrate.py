@@ -47,13 +47,18 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from deepbench_hf.sky.profiles import _bn_scalar, _sersic_rho, moffat_quantile
+from deepbench_hf.sky.profiles import moffat_quantile, sersic_bn, sersic_radius
 
 __all__ = [
     "MAX_LOG_SLOPE",
     "Bounds",
     "GridFn",
+    "MoffatRadial",
+    "Radial",
+    "SersicRadial",
+    "cell_average",
     "ellipse_half_extents",
+    "refinement_levels",
 ]
 
 MAX_LOG_SLOPE = 0.75
@@ -78,7 +83,7 @@ GridFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # --------------------------------------------------------------------------------------------
 
 
-def _cell_average(func: GridFn, box: Bounds, m: int) -> np.ndarray:
+def cell_average(func: GridFn, box: Bounds, m: int) -> np.ndarray:
     """Integral of ``func`` over each pixel of ``box`` with ``m x m`` sub-cells per pixel.
 
     ``func(xs, ys)`` evaluates the surface brightness on the grid ``xs`` (1-D, columns) x ``ys``
@@ -150,7 +155,7 @@ def _rule_matrices(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-class _Radial:
+class Radial:
     """A profile I(rho) of the elliptical radius rho = sqrt((u/a)^2 + (v/(q a))^2)."""
 
     def __init__(self, flux: float, x0: float, y0: float, a: float, q: float, angle: float):
@@ -203,10 +208,14 @@ class _Radial:
         raise NotImplementedError
 
 
-class _SersicRadial(_Radial):
+class SersicRadial(Radial):
+    """A Sérsic profile of total ``flux`` (counts) centred at ``(x0, y0)`` (px), half-light radius
+    ``r_eff`` (px, major axis: ``a``), index ``n``, axis ratio ``q`` and major-axis ``angle``
+    (rad from +x towards +y), as :func:`deepbench_hf.sky.profiles.sersic`."""
+
     def __init__(self, flux, x0, y0, r_eff, n, q, angle):
         super().__init__(flux, x0, y0, r_eff, q, angle)
-        self.n, self.b = n, _bn_scalar(n)
+        self.n, self.b = n, sersic_bn(n)
         self.cuspy = n > 1.0
         self.kinked = 0.5 < n <= 1.0
         log_norm = math.log(2.0 * math.pi * n * q * r_eff * r_eff) - 2.0 * n * math.log(self.b)
@@ -250,10 +259,14 @@ class _SersicRadial(_Radial):
         return special.gammainc(2.0 * self.n, self.b * rho ** (1.0 / self.n))
 
     def quantile(self, fraction):
-        return _sersic_rho(self.n, fraction)
+        return sersic_radius(r_eff=1.0, n=self.n, fraction=fraction)
 
 
-class _MoffatRadial(_Radial):
+class MoffatRadial(Radial):
+    """A circular Moffat profile of total ``flux`` (counts) centred at ``(x0, y0)`` (px), FWHM
+    ``fwhm`` (px) and index ``beta`` (``a`` is its core radius gamma), as
+    :func:`deepbench_hf.sky.profiles.moffat`."""
+
     def __init__(self, flux, x0, y0, fwhm, beta):
         gamma = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))  # moffat_gamma, in math
         super().__init__(flux, x0, y0, gamma, 1.0, 0.0)
@@ -311,7 +324,7 @@ def _quantise_up(r: float) -> float:
     return 2.0 ** (math.ceil(8.0 * math.log2(r) - 1e-9) / 8.0)
 
 
-def _levels(p: _Radial) -> tuple[list[tuple[int, float]], float]:
+def refinement_levels(p: Radial) -> tuple[list[tuple[int, float]], float]:
     """Refinement levels ``[(m, rho), ...]`` and the radius ``rho_c`` of the shot cusp (or 0).
 
     Level ``m`` covers the ellipse where the log-slope per pixel exceeds ``MAX_LOG_SLOPE`` times
@@ -358,7 +371,7 @@ def _levels(p: _Radial) -> tuple[list[tuple[int, float]], float]:
 
 
 def _with_kink_block(
-    p: _Radial, levels: list[tuple[int, float]], rho_cap: float
+    p: Radial, levels: list[tuple[int, float]], rho_cap: float
 ) -> list[tuple[int, float]]:
     """Add a ``4 x 4`` block (:data:`_KINK_SUB`) within 1.5 px (:data:`_KINK_PX`, minor axis)
     of the centre of a profile with a kink there (Sérsic 0.5 < n <= 1: a conical peak, where the

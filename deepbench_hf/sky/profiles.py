@@ -49,6 +49,7 @@ __all__ = [
     "sersic_radius",
     "spiral",
     "spiral_arm_angle",
+    "spiral_arm_term",
 ]
 
 STAMP_FRACTION = 0.999
@@ -255,7 +256,7 @@ def spiral_arm_angle(
 _LORENTZ2_FWHM = 2.0 * math.sqrt(math.sqrt(2.0) - 1.0)  # FWHM / HWHM of a squared Lorentzian
 
 
-def _arm_modulation(
+def spiral_arm_term(
     dx: np.ndarray,
     dy: np.ndarray,
     *,
@@ -411,7 +412,7 @@ def spiral(
     disc_flux = (1.0 - bf) * flux
     b1 = _bn_scalar(1.0)
     out = out + sersic(x, y, flux=disc_flux, x0=x0, y0=y0, r_eff=b1 * h, n=1.0, q=q, angle=angle)
-    arms = _arm_modulation(
+    arms = spiral_arm_term(
         np.asarray(x) - x0,
         np.asarray(y) - y0,
         disc_flux=disc_flux,

@@ -66,14 +66,14 @@ from deepbench_hf.sky.fft import irfft2, rfft2
 from deepbench_hf.sky.integrate import (
     MAX_LOG_SLOPE,
     Bounds,
-    _cell_average,
-    _MoffatRadial,
-    _Radial,
-    _SersicRadial,
+    MoffatRadial,
+    Radial,
+    SersicRadial,
+    cell_average,
 )
-from deepbench_hf.sky.profiles import STAMP_FRACTION, _bn_scalar
+from deepbench_hf.sky.profiles import STAMP_FRACTION, sersic_bn
 from deepbench_hf.sky.psf import PSF
-from deepbench_hf.sky.stamps import Stamp, _draw_radial, arm_subcells, arm_term
+from deepbench_hf.sky.stamps import Stamp, arm_subcells, arm_term, draw_radial
 
 __all__ = [
     "ARM_SUPERSAMPLING",
@@ -120,40 +120,40 @@ TAPER_FWHM = (1.0, 3.0)
 """Radii (in PSF FWHM) where the taper of the correction kernel starts and reaches 0."""
 
 
-def _components(obj: Any) -> list[_Radial]:
+def _components(obj: Any) -> list[Radial]:
     """The radial components of a sky record (``kind`` ``star``, ``elliptical`` or ``spiral``):
     the star, the elliptical, or a spiral's bulge and disc (its arms are smooth on the pixel
     scale: ``arm_width`` >= 1.5 px)."""
     if obj.kind == "star":
-        return [_MoffatRadial(obj.flux, obj.x, obj.y, obj.fwhm, obj.beta)]
+        return [MoffatRadial(obj.flux, obj.x, obj.y, obj.fwhm, obj.beta)]
     if obj.kind == "elliptical":
-        return [_SersicRadial(obj.flux, obj.x, obj.y, obj.r_eff, float(obj.n), obj.q, obj.angle)]
+        return [SersicRadial(obj.flux, obj.x, obj.y, obj.r_eff, float(obj.n), obj.q, obj.angle)]
     bulge_flux = obj.flux * obj.bulge_fraction
     disc_flux = obj.flux - bulge_flux
-    disc_a = _bn_scalar(1.0) * obj.disc_scale
+    disc_a = sersic_bn(1.0) * obj.disc_scale
     return [
-        _SersicRadial(
+        SersicRadial(
             bulge_flux, obj.x, obj.y, obj.bulge_r_eff, float(obj.bulge_n), obj.bulge_q, obj.angle
         ),
-        _SersicRadial(disc_flux, obj.x, obj.y, disc_a, 1.0, obj.q, obj.angle),
+        SersicRadial(disc_flux, obj.x, obj.y, disc_a, 1.0, obj.q, obj.angle),
     ]
 
 
-def _scaled(p: _Radial, s: int) -> _Radial:
+def _scaled(p: Radial, s: int) -> Radial:
     """``p`` on a pixel grid ``s`` times finer (cell ``(i, j)`` of that grid is a ``1/s`` px
     cell of pixel ``(i // s, j // s)``): centre ``(x + 0.5) s - 0.5``, lengths x s, same flux."""
     x0, y0 = (p.x0 + 0.5) * s - 0.5, (p.y0 + 0.5) * s - 0.5
-    if isinstance(p, _MoffatRadial):
-        return _MoffatRadial(p.flux, x0, y0, p.fwhm * s, p.beta)
-    return _SersicRadial(p.flux, x0, y0, p.a * s, p.n, p.q, p.angle)
+    if isinstance(p, MoffatRadial):
+        return MoffatRadial(p.flux, x0, y0, p.fwhm * s, p.beta)
+    return SersicRadial(p.flux, x0, y0, p.a * s, p.n, p.q, p.angle)
 
 
-def _is_sharp(p: _Radial) -> bool:
+def _is_sharp(p: Radial) -> bool:
     """Whether a component has structure finer than the pixel lattice resolves: steeper than
     MAX_LOG_SLOPE per pixel where it holds at least CORE_MIN_FLUX of its light (a cusp, a
     narrow profile), or a Sérsic peak (n > 0.5: a cone or a cusp) whose log-slope at ``r_eff``
     along the minor axis exceeds KINK_SLOPE per pixel."""
-    if isinstance(p, _SersicRadial):
+    if isinstance(p, SersicRadial):
         if p.n > 0.5 and p.slope(1.0) / (p.q * p.a) > KINK_SLOPE:
             return True
         if p.n <= 1.0:  # the log-slope grows outwards: its largest over 99 % of the light
@@ -184,7 +184,7 @@ def core_window(stamp: Stamp, bounds: Bounds, level: float = CORE_LEVEL) -> Boun
     )
 
 
-def supersampling(p: _Radial, psf: PSF) -> int | None:
+def supersampling(p: Radial, psf: PSF) -> int | None:
     """Cells per pixel side of a component's correction, ``None`` if it needs none: for a sharp
     component 8 (a Sérsic cusp, n > 2), 4 (another Sérsic profile: a cone or a gentler cusp at
     its centre) or 2 (a Moffat star, smooth at its centre); for any other component under a PSF
@@ -192,7 +192,7 @@ def supersampling(p: _Radial, psf: PSF) -> int | None:
     if not p.flux > 0:
         return None
     if _is_sharp(p):
-        if isinstance(p, _SersicRadial):
+        if isinstance(p, SersicRadial):
             return 8 if p.n > 2.0 else 4
         return 2
     return 2 if psf.fwhm < NARROW_PSF_FWHM else None
@@ -210,16 +210,16 @@ def sharp_corrections(obj: Any, stamp: Stamp, psf: PSF, bounds: Bounds) -> list[
     window = None
     for p in parts:
         s = supersampling(p, psf)
-        own = None if s is None else stamp if len(parts) == 1 else _draw_radial(p, bounds)
+        own = None if s is None else stamp if len(parts) == 1 else draw_radial(p, bounds)
         window = None if own is None else core_window(own, bounds)
         if window is None:
             continue
         base = min(s, 4)
-        fine = _draw_radial(_scaled(p, base), tuple(v * base for v in window))
+        fine = draw_radial(_scaled(p, base), tuple(v * base for v in window))
         out.append(core_correction(own, fine, window, psf, base))
         if s > base:  # the cusp again, on cells of 1/s px, against those of 1/base px
             cusp = core_window(own, bounds, CUSP_LEVEL)
-            finer = _draw_radial(_scaled(p, s), tuple(v * s for v in cusp))
+            finer = draw_radial(_scaled(p, s), tuple(v * s for v in cusp))
             out.append(
                 core_correction(fine, finer, cusp, psf, s, coarse_scale=base, taper=CUSP_TAPER_FWHM)
             )
@@ -241,7 +241,7 @@ def _arm_correction(obj: Any, window: Bounds, psf: PSF) -> Stamp:
         arm_phase=obj.arm_phase, chirality=obj.chirality,
     )  # fmt: skip
     m = arm_subcells(obj.arm_width)
-    coarse = Stamp(_cell_average(arms, window, m), window[0], window[2])
+    coarse = Stamp(cell_average(arms, window, m), window[0], window[2])
     s = ARM_SUPERSAMPLING
     area = 1.0 / (s * s)
 
@@ -249,7 +249,7 @@ def _arm_correction(obj: Any, window: Bounds, psf: PSF) -> Stamp:
         return arms((xs + 0.5) / s - 0.5, (ys + 0.5) / s - 0.5) * area
 
     box = tuple(v * s for v in window)
-    fine = Stamp(_cell_average(cells, box, max(1, -(-m // s))), box[0], box[2])
+    fine = Stamp(cell_average(cells, box, max(1, -(-m // s))), box[0], box[2])
     return core_correction(coarse, fine, window, psf, s)
 
 

@@ -16,23 +16,24 @@ from typing import Any
 
 import numpy as np
 
-from deepbench_hf.sky.cusp import _cap, _shoot_core
+from deepbench_hf.sky.cusp import shoot_core, tangent_cap
 from deepbench_hf.sky.integrate import (
     Bounds,
-    _cell_average,
-    _levels,
-    _MoffatRadial,
-    _Radial,
-    _SersicRadial,
+    MoffatRadial,
+    Radial,
+    SersicRadial,
+    cell_average,
     ellipse_half_extents,
+    refinement_levels,
 )
-from deepbench_hf.sky.profiles import STAMP_FRACTION, _arm_modulation, _bn_scalar
+from deepbench_hf.sky.profiles import STAMP_FRACTION, sersic_bn, spiral_arm_term
 
 __all__ = [
     "Stamp",
     "arm_subcells",
     "arm_term",
     "draw_elliptical",
+    "draw_radial",
     "draw_spiral",
     "draw_star",
     "frame_bounds",
@@ -131,14 +132,14 @@ def _empty_stamp(x0: float, y0: float, bounds: Bounds) -> Stamp:
 # --------------------------------------------------------------------------------------------
 
 
-def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
+def draw_radial(p: Radial, bounds: Bounds) -> Stamp:
     """Pixel-integrated stamp of a radial profile (see :mod:`deepbench_hf.sky.integrate`)."""
     rho_max = p.quantile(STAMP_FRACTION)
     box = _ellipse_box(p.x0, p.y0, rho_max * p.a, p.q, p.angle, bounds)
     if box is None:
         return _empty_stamp(p.x0, p.y0, bounds)
 
-    levels, rho_c = _levels(p)
+    levels, rho_c = refinement_levels(p)
     todo = [(1, box)]
     for m, rho in levels:
         block = _ellipse_box(p.x0, p.y0, rho * p.a, p.q, p.angle, box, pad=1.0)
@@ -152,7 +153,7 @@ def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
     data = np.empty((box[1] - box[0], box[3] - box[2]), dtype=np.float32)
     for i, (m, block) in enumerate(todo):
         if rho_c > 0.0 and i == len(todo) - 1:
-            alpha, beta = _cap(p, rho_c)
+            alpha, beta = tangent_cap(p, rho_c)
             u_c = rho_c * rho_c
 
             def capped(xs, ys, alpha=alpha, beta=beta, u_c=u_c):
@@ -162,10 +163,10 @@ def _draw_radial(p: _Radial, bounds: Bounds) -> Stamp:
                 with np.errstate(over="ignore", invalid="ignore"):
                     return np.where(u < u_c, alpha + beta * u, p.sb(u))
 
-            sub = _cell_average(capped, block, m)
-            _shoot_core(p, rho_c, block, sub)
+            sub = cell_average(capped, block, m)
+            shoot_core(p, rho_c, block, sub)
         else:
-            sub = _cell_average(p.grid, block, m)
+            sub = cell_average(p.grid, block, m)
         data[block[0] - box[0] : block[1] - box[0], block[2] - box[2] : block[3] - box[2]] = sub
     return Stamp(data, box[0], box[2])
 
@@ -195,7 +196,7 @@ def draw_star(
         Allowed pixel region ``(row_lo, row_hi, col_lo, col_hi)``, see :func:`frame_bounds`.
     """
     _check(flux >= 0 and fwhm > 0 and beta > 1, f"bad star: flux={flux} fwhm={fwhm} beta={beta}")
-    return _draw_radial(_MoffatRadial(flux, x0, y0, fwhm, beta), bounds)
+    return draw_radial(MoffatRadial(flux, x0, y0, fwhm, beta), bounds)
 
 
 def draw_elliptical(
@@ -218,7 +219,7 @@ def draw_elliptical(
     _check(flux >= 0 and r_eff > 0, f"bad elliptical: flux={flux} r_eff={r_eff}")
     _check(0.2 <= n <= 10, f"Sérsic n must be in [0.2, 10], got {n}")
     _check(0 < q <= 1, f"axis ratio q must be in (0, 1], got {q}")
-    return _draw_radial(_SersicRadial(flux, x0, y0, r_eff, float(n), q, angle), bounds)
+    return draw_radial(SersicRadial(flux, x0, y0, r_eff, float(n), q, angle), bounds)
 
 
 def arm_term(
@@ -226,14 +227,14 @@ def arm_term(
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The zero-flux arm term of a spiral centred at ``(x0, y0)`` as a grid function
     ``f(xs, ys)`` (1-D columns and rows, px) -> counts/px² of shape ``(len(ys), len(xs))``;
-    ``params`` are the keyword arguments of :func:`~deepbench_hf.sky.profiles._arm_modulation`."""
+    ``params`` are the keyword arguments of :func:`~deepbench_hf.sky.profiles.spiral_arm_term`."""
 
     def arms(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         # float32 offsets: the whole arm term then runs in float32 (float64 cos and arctan2
         # cost ~5x more); its phase error stays < 1e-5 rad.
         dx = (xs - x0).astype(np.float32)
         dy = (ys - y0).astype(np.float32)[:, None]
-        return _arm_modulation(dx, dy, **params)
+        return spiral_arm_term(dx, dy, **params)
 
     return arms
 
@@ -283,14 +284,14 @@ def draw_spiral(
     _check(chirality in (1, -1), "chirality must be +1 or -1")
     parts = []
     if bulge_fraction > 0:
-        bulge = _SersicRadial(
+        bulge = SersicRadial(
             flux * bulge_fraction, x0, y0, bulge_r_eff, float(bulge_n), bulge_q, angle
         )
-        parts.append(_draw_radial(bulge, bounds))
+        parts.append(draw_radial(bulge, bounds))
     disc_flux = flux * (1.0 - bulge_fraction)
     if disc_flux > 0:
-        disc = _SersicRadial(disc_flux, x0, y0, _bn_scalar(1.0) * disc_scale, 1.0, q, angle)
-        disc_stamp = _draw_radial(disc, bounds)
+        disc = SersicRadial(disc_flux, x0, y0, sersic_bn(1.0) * disc_scale, 1.0, q, angle)
+        disc_stamp = draw_radial(disc, bounds)
         parts.append(disc_stamp)
         if arm_fraction > 0 and not disc_stamp.empty:
             h, w = disc_stamp.data.shape
@@ -312,7 +313,7 @@ def draw_spiral(
                 chirality=chirality,
             )
             m = arm_subcells(arm_width)
-            parts.append(Stamp(_cell_average(arms, box, m), box[0], box[2]))
+            parts.append(Stamp(cell_average(arms, box, m), box[0], box[2]))
     if not parts:
         return _empty_stamp(x0, y0, bounds)
     return sum_stamps(parts)
