@@ -57,6 +57,34 @@ def test_load_dataset_returns_exact_features_and_rows(built_dir, monkeypatch, na
                 np.testing.assert_array_equal(np.asarray(got[key]), np.asarray(value))
 
 
+def _same_value(a, b) -> bool:
+    """Deep equality of Python row values, NaN equal to NaN, floats compared exactly."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b)
+    return type(a) is type(b) and a == b
+
+
+def test_streaming_yields_the_same_rows(built_dir, monkeypatch):
+    """``load_dataset(..., streaming=True)`` reads the folder with the declared features and
+    yields exactly the rows of the prepared dataset, in order."""
+    monkeypatch.chdir(built_dir.parent)
+    cache = str(built_dir.parent / "cache")
+    prepared = datasets.load_dataset(built_dir.name, "shapes-hard", cache_dir=cache)
+    streamed = datasets.load_dataset(built_dir.name, "shapes-hard", streaming=True)
+    assert set(streamed) == set(SMALL)
+    for split in SMALL:
+        assert streamed[split].features == prepared[split].features
+        rows = list(streamed[split])
+        assert len(rows) == prepared[split].num_rows
+        for i in (0, len(rows) // 2, len(rows) - 1):
+            assert _same_value(rows[i], prepared[split][i]), (split, i)
+        assert not _same_value(rows[0], prepared[split][1])
+
+
 def test_num_proc_and_repeat_builds_are_bit_identical(tmp_path, built_dir):
     config = small_config("shapes-hard")
     one, two = tmp_path / "one" / "ds", tmp_path / "two" / "ds"
