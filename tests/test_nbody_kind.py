@@ -313,8 +313,13 @@ def test_figure_eight_returns_after_one_period():
         (["initial=plummer", "n_dims=2"], r"initial\.plummer: the Plummer sphere is 3-D only"),
         (["softening=-0.1"], r"softening: expected a number in \[0, "),
         (["n_steps=100", "save_every=7"], r"save_every: must divide n_steps \(100\); got 7"),
-        (["dt=fast"], r"dt: expected auto or a number > 0, got 'fast'"),
-        (["dt=0"], r"dt: expected auto or a number > 0"),
+        (["dt=fast"], r"dt: expected auto or a number in \[1e-12, 1e\+12\], got 'fast'"),
+        (["dt=0"], r"dt: expected auto or a number in \[1e-12, "),
+        (["dt=1e300"], r"dt: expected auto or a number in \[1e-12, 1e\+12\], got 1e\+300"),
+        (["initial=lagrange", "initial.lagrange.side=1e-300"], r"side: expected a number in \["),
+        (["initial=kepler", "initial.kepler.period=1e-300"], r"period: expected a number in \["),
+        (["render=tracks", "render.tracks.extent=1e-300"], r"extent: expected a number in \["),
+        (["initial=plummer", "initial.plummer.max_radius=0.01"], r"max_radius: expected a "),
         (["n_dims=4"], r"n_dims: expected an integer in \[2, 3\]"),
         (["integrator=euler"], r"integrator: expected one of leapfrog, leapfrog_dkd, yoshida4"),
         (["initial.random_virial.mass_range={low: 2, high: 1}"], r"mass_range: low can exceed"),
@@ -348,3 +353,22 @@ def test_energy_errors_are_nan_when_the_initial_energy_is_zero():
         else:
             assert all(math.isfinite(e) for e in errors), errors
     assert zero > 0  # rows 1, 2 and 5 of this seed
+
+
+def test_a_system_leaving_float_range_stops_the_build(monkeypatch):
+    """A system whose state became NaN/inf (an unsoftened collision, too long a step) stops the
+    build with one line naming the example, instead of writing NaN rows."""
+    from deepbench_hf.errors import BuildError
+    from deepbench_hf.nbody import kind
+
+    real = kind.simulate
+
+    def blown_up(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["positions"][1, -1, 0, 0] = np.inf
+        return out
+
+    monkeypatch.setattr(kind, "simulate", blown_up)
+    config = load_config("nbody", ["n_steps=20", "save_every=10"])
+    with pytest.raises(BuildError, match=r"nbody train example 1 \(seed \d+\): .* smaller dt"):
+        list(generate_rows(config, "train", 0, 3))

@@ -30,6 +30,7 @@ operations as when it runs alone.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from typing import Any
 
@@ -39,7 +40,7 @@ import numpy as np
 from ..columns import ColumnDoc
 from ..config import BuildConfig
 from ..distributions import Domain, value_bounds
-from ..errors import ConfigError
+from ..errors import BuildError, ConfigError
 from ..schema import OneOf, Param, Section, Setting, size_field
 from ..seeding import Example
 from . import energy, initial_conditions
@@ -49,8 +50,10 @@ from .render import render_final, render_tracks
 from .timestep import DEFAULT_ETA, default_timestep, kepler_timestep
 
 TWO_PI = 2.0 * math.pi
-_POSITIVE = Domain("float", low=0.0, low_open=True, high=1e12)
-_MASS = Domain("float", low=0.0, low_open=True, high=1e12)
+# Positive N-body quantities span 24 orders of magnitude: beyond them, squares and cubes of
+# lengths, masses and times (semi-major axes, accelerations, dt^2) leave float range.
+_POSITIVE = Domain("float", low=1e-12, high=1e12)
+_MASS = _POSITIVE
 _N_BODIES = Domain("int", low=2, high=2000)
 
 FAMILIES = ("kepler", "random_virial", "plummer", "figure_eight", "lagrange", "pythagorean")
@@ -80,14 +83,20 @@ INITIAL_FIELDS = (
 
 
 class _TimeStep(Setting):
-    """``auto`` or a positive number (the fixed step, time units)."""
+    """``auto`` or a number in the range of the other positive quantities (the fixed step, time
+    units)."""
 
     def parse(self, raw: Any, source: str, path: str) -> tuple[Any, Any]:
         if raw == "auto":
             return "auto", "auto"
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        if not (number and math.isfinite(raw) and raw > 0):
-            raise ConfigError(source, path, f"expected auto or a number > 0, got {raw!r}")
+        if not (number and _POSITIVE.low <= raw <= _POSITIVE.high):
+            raise ConfigError(
+                source,
+                path,
+                f"expected auto or a number in [{_POSITIVE.low:g}, {_POSITIVE.high:g}], "
+                f"got {raw!r}",
+            )
         return float(raw), float(raw)
 
 
@@ -160,7 +169,11 @@ SCHEMA: dict[str, Any] = {
                     "total_mass": _mass(1.0, "total mass (equal masses)"),
                     "virial_radius": _p(_POSITIVE, 1.0, "length", "virial radius"),
                     "max_radius": Setting(
-                        _POSITIVE, 10.0, "scale lengths", "truncation radius in scale lengths"
+                        Domain("float", low=1.0, high=1e12),
+                        10.0,
+                        "scale lengths",
+                        "truncation radius in scale lengths, >= 1 (radii beyond it are drawn "
+                        "again: inside 1 scale length only 35 % of the light is left)",
                     ),
                 },
                 doc="equal-mass Plummer sphere (Aarseth, Henon & Wielen 1974); 3-D only",
@@ -532,17 +545,20 @@ class NBodyKind:
             size = lanes(n, params["n_dims"])
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
-                out = simulate(
-                    np.stack([systems[i][0] for i in chunk]),
-                    np.stack([systems[i][1] for i in chunk]),
-                    np.stack([systems[i][2] for i in chunk]),
-                    n_steps=params["n_steps"],
-                    dt=np.array([systems[i][4] for i in chunk]),
-                    G=params["G"],
-                    softening=params["softening"],
-                    integrator=params["integrator"],
-                    save_every=params["save_every"],
-                )
+                with warnings.catch_warnings():  # a non-finite system is an error below
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    out = simulate(
+                        np.stack([systems[i][0] for i in chunk]),
+                        np.stack([systems[i][1] for i in chunk]),
+                        np.stack([systems[i][2] for i in chunk]),
+                        n_steps=params["n_steps"],
+                        dt=np.array([systems[i][4] for i in chunk]),
+                        G=params["G"],
+                        softening=params["softening"],
+                        integrator=params["integrator"],
+                        save_every=params["save_every"],
+                    )
+                _check_finite(out, [examples[i] for i in chunk], params)
                 for b, i in enumerate(chunk):
                     runs[i] = (
                         out["times"][b],
@@ -594,6 +610,21 @@ class NBodyKind:
         row["index"] = example.index
         row["seed"] = example.seed
         return row
+
+
+def _check_finite(out: dict[str, np.ndarray], examples: list[Example], params: Any) -> None:
+    """Stop the build (one line) at the first system whose state left float range: its rows
+    would be NaN or inf (a close encounter without softening, or a step too long)."""
+    finite = np.isfinite(out["positions"]).all(axis=(1, 2, 3))
+    finite &= np.isfinite(out["velocities"]).all(axis=(1, 2, 3))
+    if finite.all():
+        return
+    example = examples[int(np.argmin(finite))]
+    raise BuildError(
+        f"nbody {example.split} example {example.index} (seed {example.seed}): the system's "
+        f"positions or velocities left float range during integration (softening "
+        f"{params['softening']:g}, dt {params['dt']}); use softening > 0 or a smaller dt"
+    )
 
 
 KIND = NBodyKind()

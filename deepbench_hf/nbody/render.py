@@ -98,7 +98,9 @@ def render_tracks(
 
 def _cloud_in_cell(pts: np.ndarray, weights: np.ndarray, height: int, width: int) -> np.ndarray:
     """Deposit weighted points (col, row) bilinearly onto the pixel centres of a frame."""
-    ok = np.isfinite(pts).all(axis=1)
+    # only points that reach a pixel (NaN compares false); far ones would overflow int64
+    col, row = pts[:, 0], pts[:, 1]
+    ok = (col > -1.0) & (col < width) & (row > -1.0) & (row < height)
     pts, weights = pts[ok], weights[ok]
     c0 = np.floor(pts[:, 0])
     r0 = np.floor(pts[:, 1])
