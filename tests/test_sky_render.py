@@ -285,3 +285,18 @@ def test_moffat_star_with_beta_just_above_one_renders_its_share_of_the_frame(bet
     inside = image.sum() / 1e4
     inner, outer = (moffat_enclosed(r, fwhm=2.0, beta=beta) for r in (32.5, 32.5 * np.sqrt(2)))
     assert inner * 0.999 < inside < outer * 1.001
+
+
+def test_a_star_too_faint_for_float32_renders_as_zeros_without_warnings():
+    """A Moffat star whose peak is below float32's range (flux 1e-300) renders as an empty
+    stamp; its fast path's constant would overflow float32 (a RuntimeWarning in builds)."""
+    import warnings
+
+    from deepbench_hf.sky.stamps import draw_star, frame_bounds
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stamp = draw_star(
+            flux=1e-300, x0=10.3, y0=9.8, fwhm=2.0, beta=3.0, bounds=frame_bounds((24, 24))
+        )
+    assert np.isfinite(stamp.data).all() and not stamp.data.any()

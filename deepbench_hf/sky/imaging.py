@@ -26,7 +26,10 @@ from ..schema import OneOf, Param, Section
 from .noise import MAX_POISSON_MEAN, background_sigma, ccd_noise, gaussian_noise, no_noise
 from .psf import PSF, psf_reach
 
-_PX = Domain("float", low=0.0, low_open=True, high=1e5)
+# Narrower PSFs are undersampled by the 1/2 px cells of the supersampled correction
+# (deepbench_hf.sky.sharp): at 1 px a pixel is off by up to ~1 % of the peak against GalSim
+# (<= 3e-3 from 1.5 px); at 0.3-0.5 px, 2-6 %, and a FWHM of 1e-300 px gave NaN images.
+_PSF_FWHM = Domain("float", low=1.0, high=1e5)
 _BETA = Domain("float", low=1.0, low_open=True, high=100.0)
 
 NOISE_SCHEMA = OneOf(
@@ -43,7 +46,11 @@ NOISE_SCHEMA = OneOf(
                     "sky background per pixel (adds shot noise; subtracted from the image)",
                 ),
                 "gain": Param(
-                    Domain("float", low=0.0, low_open=True, high=1e6), 2.0, "e-/ADU", "e- per ADU"
+                    # below 1e-3 e-/ADU the variance in ADU^2 leaves float32 range
+                    Domain("float", low=1e-3, high=1e6),
+                    2.0,
+                    "e-/ADU",
+                    "e- per ADU",
                 ),
                 "read_noise": Param(
                     Domain("float", low=0.0, high=1e6), 5.0, "e-", "read-noise std (electrons)"
@@ -58,7 +65,7 @@ NOISE_SCHEMA = OneOf(
 
 def psf_schema(default_fwhm: float) -> OneOf:
     """The ``psf`` section: ``none``, ``{moffat: {fwhm, beta}}`` or ``{gaussian: {fwhm}}``."""
-    fwhm = Param(_PX, default_fwhm, "px", "PSF FWHM")
+    fwhm = Param(_PSF_FWHM, default_fwhm, "px", "PSF FWHM, >= 1 px (the pixel scale)")
     return OneOf(
         {
             "moffat": Section({"fwhm": fwhm, "beta": Param(_BETA, 4.765, "", "Moffat index")}),
