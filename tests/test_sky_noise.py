@@ -1,4 +1,9 @@
-"""Noise models: per-pixel mean and variance over many draws match the model."""
+"""Noise models: per-pixel mean and variance over many draws match the model.
+
+Pixels are independent, so each value of ``CLEAN`` is tiled over 8 x 8 copies of the image and
+its samples pooled: 128,000 per value, which resolves its variance to ~0.4 % (a 5-sigma band of
+~2 %, where 2,000 draws of one pixel would allow 16 %).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from scipy import stats
 from deepbench_hf.sky import noise as N
 
 DRAWS = 2000
+TILES = (8, 8)
 # A small image spanning faint to bright pixels (ADU), including 0 and a negative value.
 CLEAN = np.array(
     [[0.0, 0.3, 1.0, 3.0], [10.0, 30.0, 100.0, 300.0], [1000.0, 3000.0, -0.5, 5.0]],
@@ -17,17 +23,24 @@ CLEAN = np.array(
 
 
 def _draws(func, **params) -> tuple[np.ndarray, np.ndarray]:
+    """``DRAWS`` noisy images of ``CLEAN`` tiled ``TILES`` times, pooled per ``CLEAN`` pixel:
+    samples of shape ``(DRAWS * tiles, *CLEAN.shape)``, and the model variance of ``CLEAN``."""
     rng = np.random.default_rng(12345)
+    frame = np.tile(CLEAN, TILES)
     samples, variances = [], []
     for _ in range(DRAWS):
-        noisy, var = func(CLEAN, rng=rng, **params)
+        noisy, var = func(frame, rng=rng, **params)
         assert noisy.dtype == np.float32 and var.dtype == np.float32
-        assert noisy.shape == CLEAN.shape == var.shape
+        assert noisy.shape == frame.shape == var.shape
         samples.append(noisy)
         variances.append(var)
     var = variances[0]
     assert all(np.array_equal(v, var) for v in variances)  # the model variance is fixed
-    return np.array(samples, dtype=np.float64), var.astype(np.float64)
+    np.testing.assert_array_equal(var, np.tile(var[: CLEAN.shape[0], : CLEAN.shape[1]], TILES))
+    (h, w), (ty, tx) = CLEAN.shape, TILES
+    pooled = np.array(samples, dtype=np.float64).reshape(DRAWS, ty, h, tx, w)
+    pooled = pooled.transpose(0, 1, 3, 2, 4).reshape(DRAWS * ty * tx, h, w)
+    return pooled, var[:h, :w].astype(np.float64)
 
 
 def _check_moments(samples: np.ndarray, mean: np.ndarray, var: np.ndarray, kurt: np.ndarray):
