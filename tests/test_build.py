@@ -40,6 +40,8 @@ def test_load_dataset_returns_exact_features_and_rows(built_dir, monkeypatch, na
         assert ds[split].features == expected
         assert list(ds[split].features) == list(expected)
         assert ds[split].num_rows == n
+        # every row and column, as the shards hold them
+        assert same_rows(ds[split].data.table, read_split(built_dir / name, split))
     assert isinstance(expected["image"], datasets.Array2D)
     assert isinstance(ds["train"].features["label"], datasets.ClassLabel)
     schema = ds["validation"].data.table.schema

@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, digests, read_split, small_config
+from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf import ConfigError, load_config, regenerate_row
 from deepbench_hf.kinds import features_for
@@ -50,7 +50,7 @@ def lens_kwargs(row) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_load_dataset_round_trip_with_exact_features(loaded, name):
+def test_load_dataset_round_trip_with_exact_features(loaded, lensing_dir, name):
     config = small_config(name)
     ds = loaded[name]
     expected = features_for(config)
@@ -59,6 +59,8 @@ def test_load_dataset_round_trip_with_exact_features(loaded, name):
         assert ds[split].features == expected
         assert list(ds[split].features) == list(expected)
         assert ds[split].num_rows == n
+        # every row and column, as the shards hold them
+        assert same_rows(ds[split].data.table, read_split(lensing_dir / name, split))
     for column in IMAGES:
         assert isinstance(expected[column], datasets.Array2D)
         assert expected[column].shape == (64, 64)

@@ -71,6 +71,8 @@ def test_load_dataset_returns_exact_features_and_rows(nbody_dir, monkeypatch, na
         assert ds[split].features == expected
         assert list(ds[split].features) == list(expected)
         assert ds[split].num_rows == n
+        # every row and column, as the shards hold them
+        assert same_rows(ds[split].data.table, read_split(nbody_dir / config_name, split))
     fixed = isinstance(expected["positions"], datasets.Array3D)
     assert fixed == (name != "nbody-variable")
     schema = ds["test"].data.table.schema

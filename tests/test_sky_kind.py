@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-from conftest import SMALL, digests, read_split, small_config
+from conftest import SMALL, digests, read_split, same_rows, small_config
 
 from deepbench_hf import ConfigError, load_config, regenerate_row
 from deepbench_hf.kinds import features_for
@@ -34,7 +34,7 @@ def loaded(sky_dir: Path) -> dict[str, datasets.DatasetDict]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_load_dataset_round_trip_with_exact_features(loaded, name):
+def test_load_dataset_round_trip_with_exact_features(loaded, sky_dir, name):
     config = small_config(name)
     ds = loaded[name]
     expected = features_for(config)
@@ -43,6 +43,8 @@ def test_load_dataset_round_trip_with_exact_features(loaded, name):
         assert ds[split].features == expected
         assert list(ds[split].features) == list(expected)
         assert ds[split].num_rows == n
+        # every row and column, as the shards hold them
+        assert same_rows(ds[split].data.table, read_split(sky_dir / name, split))
     for column in ("image", "image_clean", "variance", "segmentation"):
         assert isinstance(expected[column], datasets.Array2D)
         assert expected[column].shape == (64, 64)
@@ -118,7 +120,7 @@ def test_flux_equals_clean_stamp_sum_for_isolated_objects():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_variance_is_the_noise_model_formula(loaded, name):
-    z = []
+    z, bright = [], []
     for row in loaded[name]["train"].with_format("numpy"):
         clean = row["image_clean"].astype(np.float64)
         image = row["image"].astype(np.float64)
@@ -128,10 +130,17 @@ def test_variance_is_the_noise_model_formula(loaded, name):
         want = (np.maximum(clean, 0) + sky) / gain + (rn / gain) ** 2
         np.testing.assert_allclose(var, want, rtol=2e-6)
         assert row["background_sigma"] == pytest.approx(np.sqrt(sky / gain + (rn / gain) ** 2))
-        z.append(((image - clean) / np.sqrt(var)).ravel())
-    z = np.concatenate(z)
-    # The stored image is sky-subtracted and its noise has exactly this variance.
-    assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02
+        scores = (image - clean) / np.sqrt(var)
+        z.append(scores.ravel())
+        bright.append(scores[clean > 5 * row["background_sigma"]])
+    # The stored image is sky-subtracted and its noise has exactly this variance: z-scores of
+    # mean 0 and standard deviation 1 within 5 sigma of their sampling errors (1/sqrt(n) and
+    # 1/sqrt(2n)), over all pixels (mostly sky) and over the pixels with signal alone.
+    for scores in (np.concatenate(z), np.concatenate(bright)):
+        n = scores.size
+        assert n > 2000
+        assert abs(scores.mean()) < 5 / np.sqrt(n), (n, scores.mean())
+        assert abs(scores.std() - 1.0) < 5 / np.sqrt(2 * n), (n, scores.std())
 
 
 def test_gaussian_and_no_noise_variance_and_thresholds():
