@@ -294,3 +294,28 @@ def test_spirals_at_the_edges_of_the_ranges_load_and_render(overrides):
     assert 2 <= spiral["winding"] <= 10 and 0.5 <= spiral["pitch"] <= 3
     assert 1 <= spiral["arm_scale"] / spiral["disc_scale"] <= 4 and spiral["arm_width"] >= 1.5
     assert np.isfinite(row["image_clean"]).all() and row["image_clean"].sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "positions"),
+    [
+        ("sky-easy", ["objects.x_frac=0.5", "objects.y_frac=0.25"], lambda r: r["objects"]),
+        ("shapes-easy", ["objects.x_frac=0.5", "objects.y_frac=0.25"], lambda r: r["objects"]),
+        (
+            "lensing-hard",
+            ["lens.x_frac=0.5", "lens.y_frac=0.25", "stars.x_frac=0.5", "stars.y_frac=0.25"],
+            lambda r: [{"x": r["lens_x"], "y": r["lens_y"]}, *r["stars"]],
+        ),
+    ],
+)
+def test_positions_are_fractions_of_the_frame_size_minus_one(name, overrides, positions):
+    """x = x_frac (W - 1), y = y_frac (H - 1) px: on a 48 x 64 frame (H x W), x_frac = 0.5 is
+    the middle column, 31.5, and y_frac = 0.25 the row 11.75 (pixel centres at integers)."""
+    config = load_config(name, [*overrides, "image_size={height: 48, width: 64}"])
+    for index in range(3):
+        row = regenerate_row(config, "train", index)
+        assert np.shape(row["image"]) == (48, 64)
+        points = positions(row)
+        assert points
+        for point in points:
+            assert (point["x"], point["y"]) == (31.5, 11.75)

@@ -334,3 +334,41 @@ def test_cell_average_rule_matches_stencil(m: int) -> None:
     ref = cell.reshape(5, m, 6, m).sum(axis=(1, 3))
     assert got.shape == (5, 6)
     np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("m", "winding", "pitch", "arm_scale", "phase", "chirality", "q", "angle"),
+    [
+        (2, 3.0, 1.0, 10.0, 0.0, 1, 1.0, 0.0),
+        (2, 5.0, 0.6, 8.0, 0.7, -1, 1.0, 0.0),
+        (3, 2.5, 2.0, 12.0, -1.1, 1, 0.6, 0.4),
+        (4, 8.0, 1.4, 6.0, 2.0, -1, 0.35, 2.2),
+    ],
+)
+def test_spiral_arm_ridges_follow_ringermacher_mead(
+    m: int, winding: float, pitch: float, arm_scale: float, phase: float, chirality: int,
+    q: float, angle: float,
+) -> None:  # fmt: skip
+    """On each circle of the de-projected disc (radius r along the major axis), the arm term
+    peaks at the azimuths where Ringermacher & Mead's r(phi) = A / ln[B tan(phi / 2N)] puts an
+    arm: theta = chirality (arm_phase + phi + 2 pi k / m), phi = 2N arctan(exp(A / r) / B),
+    measured from the major axis towards +v (the minor axis at angle + pi/2, shrunk by q)."""
+    h = 5.0
+    theta = np.linspace(0.0, 2.0 * np.pi, 36000, endpoint=False)
+    for r in (0.5 * h, 1.0 * h, 2.0 * h, 3.0 * h):
+        u, v = r * np.cos(theta), q * r * np.sin(theta)  # on the sky, before the rotation
+        dx = u * math.cos(angle) - v * math.sin(angle)
+        dy = u * math.sin(angle) + v * math.cos(angle)
+        arms = P.spiral_arm_term(
+            dx, dy, disc_flux=1.0, disc_scale=h, q=q, angle=angle, arm_fraction=0.5,
+            arm_count=m, winding=winding, pitch=pitch, arm_scale=arm_scale, arm_width=1.5,
+            arm_phase=phase, chirality=chirality,
+        )  # fmt: skip
+        peak = theta[np.argmax(arms)]
+        # the ridge from the paper's r(phi), solved for phi and checked against it
+        phi = 2.0 * winding * math.atan(math.exp(arm_scale / r) / pitch)
+        assert arm_scale / math.log(pitch * math.tan(phi / (2.0 * winding))) == pytest.approx(r)
+        expected = chirality * (phase + phi)
+        period = 2.0 * np.pi / m
+        miss = (peak - expected + period / 2) % period - period / 2
+        assert abs(miss) < 1e-3, (r, peak, expected)
