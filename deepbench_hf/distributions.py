@@ -155,7 +155,9 @@ class Normal(Distribution):
     An interval wholly on one side of the mean is sampled from the logarithm of the tail
     probability (``log_ndtr``, ``ndtri_exp``; above the mean as the mirror image of the interval
     below it): the CDF itself rounds to 1 a few sigma above the mean and underflows to 0 ~38
-    sigma below it, while its logarithm stays exact hundreds of sigma out.
+    sigma below it, while its logarithm stays exact hundreds of sigma out. Beyond ~1e154 sigma,
+    where the logarithm overflows too, the draw is the bound nearest the mean, within
+    ``std / 1e154`` of which all the truncated distribution's mass lies.
     """
 
     mean: float
@@ -180,6 +182,8 @@ class Normal(Distribution):
             a = 0.0 if self.low is None else float(ndtr((self.low - self.mean) / self.std))
             b = 1.0 if self.high is None else float(ndtr((self.high - self.mean) / self.std))
             value = self.mean + self.std * float(ndtri(rng.uniform(a, b)))
+        if math.isnan(value):  # beyond the log-tail's range (see the class docstring)
+            value = hi if hi < self.mean else lo
         return float(min(max(value, lo), hi))
 
     def to_config(self) -> Any:

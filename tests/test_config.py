@@ -139,8 +139,14 @@ def test_resolved_config_reloads_to_the_same_hash(tmp_path):
         ),
         (
             "noise: {gaussian: {sigma: -1}}",
-            r"gaussian.sigma: expected a number in \[0, inf\)",
+            r"gaussian.sigma: expected a number in \[0, 1e\+12\]",
         ),
+        ("noise: {gaussian: {sigma: 1.0e+300}}", r"gaussian.sigma: expected a number in \[0, 1e"),
+        (
+            "objects: {ellipse: {semi_major: 1.0e-300}}",
+            r"semi_major: expected a number in \[0\.01,",
+        ),
+        ("objects: {ellipse: {axis_ratio: 0}}", r"axis_ratio: expected a number in \[0\.001, 1\]"),
         ("seed: 1.5", r"seed: expected an integer"),
         ("label: colour", r"label: expected one of none, kind, count"),
         ("colour: red", r"colour: unknown key"),

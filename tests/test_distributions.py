@@ -171,3 +171,14 @@ def test_loguniform_is_uniform_in_log():
     logs = np.log10([dist.sample(rng) for _ in range(20000)])
     assert abs(logs.mean()) < 0.05
     assert abs(np.mean(logs < 0) - 0.5) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "low", "high", "bound"),
+    # so far out that even the tail's logarithm overflows: all the mass is at the near bound
+    [(0.0, 1e-300, 0.1, 1.0, 0.1), (1e300, 1.0, 0.0, 1.0, 1.0), (0.0, 1.0, -1e200, -1e199, -1e199),
+     (0.0, 1.0, 1e160, 1e161, 1e160)],
+)  # fmt: skip
+def test_truncated_normal_beyond_float_tails_draws_the_nearest_bound(mean, std, low, high, bound):
+    rng = np.random.default_rng(3)
+    assert [Normal(mean, std, low, high).sample(rng) for _ in range(3)] == [bound] * 3

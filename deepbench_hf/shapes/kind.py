@@ -23,7 +23,9 @@ from ..seeding import Example
 from .render import SHAPE_FIELDS, SHAPE_KINDS, STROKE_KINDS, Shape, render_scene
 
 TWO_PI = 2.0 * math.pi
-_PX = Domain("float", low=0.0, low_open=True, high=1e5)
+# Sizes of 0.01-1e5 px: a smaller shape covers no measurable part of a pixel, and an ellipse of
+# 1e-300 px overflowed its quadratic form.
+_PX = Domain("float", low=0.01, high=1e5)
 _FRACTION = Domain("float", low=0.0, high=1.0)
 
 
@@ -81,7 +83,7 @@ SCHEMA: dict[str, Any] = {
                 {
                     "semi_major": _px({"uniform": [8, 16]}, "semi-major axis"),
                     "axis_ratio": Param(
-                        Domain("float", low=0.0, low_open=True, high=1.0),
+                        Domain("float", low=0.001, high=1.0),
                         {"uniform": [0.3, 0.8]},
                         "",
                         "semi_minor / semi_major",
@@ -97,7 +99,7 @@ SCHEMA: dict[str, Any] = {
             "gaussian": Section(
                 {
                     "sigma": Param(
-                        Domain("float", low=0.0),
+                        Domain("float", low=0.0, high=1e12),  # float32 images hold its noise
                         0.1,
                         "",
                         "standard deviation added to the 0/1 image",
