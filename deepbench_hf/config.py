@@ -340,7 +340,24 @@ def _deep_merge(
 
 class _YamlLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that also reads YAML 1.2 floats such as ``5e4`` or ``1e-3`` (YAML 1.1,
-    PyYAML's default, reads them as strings and wants ``5.0e+4``)."""
+    PyYAML's default, reads them as strings and wants ``5.0e+4``), and refuses a key repeated in
+    a mapping (an error in YAML; PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue  # merge keys (<<) may override what they merge
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {key_node.value!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _YamlLoader.add_implicit_resolver(
@@ -350,15 +367,49 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
+MAX_YAML_VALUES = 100_000
+"""Most values (scalars, lists and mappings) a config file or ``--set`` may hold once its aliases
+(``*name``) are expanded: a few aliases nested ten deep stand for billions ("billion laughs")."""
+
+
+class _TooLarge(yaml.YAMLError):
+    def __init__(self, count: int) -> None:
+        self.problem = (
+            f"it holds {count:,} values once its aliases (*name) are expanded; "
+            f"at most {MAX_YAML_VALUES:,} are allowed"
+        )
+        super().__init__(self.problem)
+
+
 def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+    value = yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+    count = _expanded_size(value, {})
+    if count > MAX_YAML_VALUES:
+        raise _TooLarge(count)
+    return value
+
+
+def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
+    """Values in ``value`` with every shared (aliased) list or mapping counted at each use;
+    each object is visited once (``sizes`` by ``id``)."""
+    if not isinstance(value, (list, dict)):
+        return 1
+    if id(value) not in sizes:
+        sizes[id(value)] = 0  # a recursive alias (&a [*a]) counts once
+        items = value.values() if isinstance(value, dict) else value
+        sizes[id(value)] = 1 + sum(_expanded_size(item, sizes) for item in items)
+    return sizes[id(value)]
 
 
 def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source, "", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
     try:
         raw = _load_yaml(text)
     except yaml.YAMLError as exc:

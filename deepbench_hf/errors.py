@@ -39,14 +39,26 @@ class ConfigError(DeepBenchError, ValueError):
     ) -> None:
         self.source = source
         self.path = path
-        self.message = message
+        self.message = _shorten(message)
         self.related = related
         where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {self.message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickles (e.g. back from a worker process) with its keyword-only field and notes
         return (_config_error, (self.source, self.path, self.message, self.related), self.__dict__)
+
+
+MAX_MESSAGE = 1000
+"""Characters of a message kept whole; a longer one (the repr of a huge value) keeps its start
+and its end (what is allowed)."""
+
+
+def _shorten(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    half = MAX_MESSAGE // 2 - 10
+    return f"{message[:half]} ... ({len(message) - 2 * half:,} characters) ... {message[-half:]}"
 
 
 def _config_error(

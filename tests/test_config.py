@@ -524,7 +524,8 @@ def test_ordinary_wide_psfs_and_small_frames_stay_allowed(name):
          r"objects.elliptical.q: q x r_eff can be 0.005 px \(q 0.05, r_eff 0.1 px\); allowed: "
          r"at least 0.3 px"),
         ("sky-hard", "objects.spiral.bulge_r_eff_ratio=0.01",
-         r"objects.spiral.bulge_q: bulge_q x bulge r_eff can be 0.018 px"),
+         r"objects.spiral.bulge_q: bulge_q x bulge r_eff \(bulge_r_eff_ratio x disc_scale\) "
+         r"can be 0.018 px"),
         ("lensing", "lens_light.sersic.r_eff=0.2", r"lens_light.sersic.q: q x r_eff can be 0.1"),
         ("sky-medium", "psf={gaussian: {fwhm: 1290}}", r"psf.gaussian.fwhm: the widest PSF "
          r"allowed has a FWHM of 1290 px; allowed: at most the image's larger side \(64 px\)"),
@@ -547,3 +548,50 @@ def test_a_repeated_count_in_a_choice_is_one_class():
 
     config = load_config("shapes-hard", ["objects.count={choice: [2, 2, 3]}"])
     assert get_kind("shapes").class_names(config) == ["2", "3"]
+
+
+def test_a_repeated_key_is_an_error_and_merge_keys_still_override(tmp_path):
+    assert_one_line_error(
+        tmp_path, "seed: 1\nseed: 2", r"invalid YAML at line 3: duplicate key 'seed'"
+    )
+    path = write(
+        tmp_path,
+        "merge.yaml",
+        "extends: shapes-easy\n"
+        "objects:\n"
+        "  x_frac: &centre {uniform: [0.4, 0.6]}\n"
+        "  y_frac: *centre\n"
+        "  ellipse: {<<: {semi_major: 9, axis_ratio: 0.5}, axis_ratio: 0.7}\n",
+    )
+    objects = load_config(str(path)).resolved["objects"]
+    assert objects["x_frac"] == objects["y_frac"] == {"uniform": [0.4, 0.6]}
+    assert objects["ellipse"] == {"semi_major": 9, "axis_ratio": 0.7}
+
+
+def test_alias_bombs_and_huge_values_give_short_one_line_errors(tmp_path):
+    """Ten levels of ten aliases stand for 10^10 values ("billion laughs"): refused before any
+    use; a long value (a huge list where a string belongs) is elided in the message."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    assert_one_line_error(
+        tmp_path, "\n".join(lines), r"invalid YAML: it holds [\d,]+ values once its aliases"
+    )
+    levels = ["k0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    with pytest.raises(ConfigError, match=r"^--set: description: value is not valid YAML"):
+        load_config("shapes-easy", ["description={" + ", ".join(levels) + "}"])
+    text = "description: [" + ", ".join(["0"] * 50_000) + "]"
+    assert_one_line_error(tmp_path, text, r"description: expected a string, got \[0, 0")
+    path = tmp_path / "bad.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert len(str(info.value)) < 1100 and " characters) ... " in str(info.value)
+
+
+def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(
+        ConfigError, match=r"binary\.yaml: not UTF-8 text \(byte 0xff at offset 0\)$"
+    ):
+        load_config(str(path))

@@ -422,7 +422,7 @@ class SkyKind:
             bulge = value_bounds(sp["bulge_r_eff_ratio"])[0] * value_bounds(sp["disc_scale"])[0]
             check_minor_axis(
                 sp["bulge_q"], bulge, source=src, q_path="objects.spiral.bulge_q",
-                r_eff_name="bulge r_eff",
+                r_eff_name="bulge r_eff (bulge_r_eff_ratio x disc_scale)",
             )  # fmt: skip
         max_signal = value_bounds(objects["count"])[1] * value_bounds(objects["flux"])[1]
         check_ccd_counts(config.params["noise"], max_signal, source=config.source)
