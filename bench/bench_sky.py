@@ -85,6 +85,7 @@ from _deepbench_venv import run_in_deepbench_venv  # noqa: E402
 from _machine import cpu_model, load_average  # noqa: E402
 from _pinned import pin_status_line  # noqa: E402
 
+from deepbench_hf.sky import fft as sky_fft  # noqa: E402
 from deepbench_hf.sky.noise import ccd_noise  # noqa: E402
 from deepbench_hf.sky.psf import PSF  # noqa: E402
 from deepbench_hf.sky.render import Elliptical, Spiral, Star, render_scene  # noqa: E402
@@ -111,7 +112,8 @@ def header(argv: Sequence[str]) -> list[str]:
         f"# cpu: {cpu_model()} | os.cpu_count()={os.cpu_count()} | pinned to CPU {affinity}"
         f" | OMP/OPENBLAS/MKL threads={os.environ.get('OMP_NUM_THREADS')}",
         f"# python {platform.python_version()} | numpy {np.__version__}"
-        f" | scipy {scipy.__version__}",
+        f" | scipy {scipy.__version__} | FFTs: "
+        + ("pocketfft called directly" if sky_fft._POCKETFFT is not None else "scipy.fft"),
         f"# ours: render_scene(psf={PSF_OURS}) + ccd_noise({NOISE}, method=poisson|normal|none)",
         pin_status_line(),
         f"# load average at start: {load_average()}",

@@ -343,12 +343,15 @@ class _YamlLoader(yaml.SafeLoader):
     PyYAML's default, reads them as strings and wants ``5.0e+4``), and refuses a key repeated in
     a mapping (an error in YAML; PyYAML keeps the last silently)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        # As written, before merge keys (<<) add theirs (which the mapping's own keys override);
+        # keys compared as read, so 1 and 1.0, or true and True, are the same key.
+        node = super().compose_mapping_node(anchor)
+        seen: set[Any] = set()
         for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
-                continue  # merge keys (<<) may override what they merge
-            key = (key_node.tag, key_node.value)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while reading a mapping",
@@ -357,7 +360,10 @@ class _YamlLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        return node
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 _YamlLoader.add_implicit_resolver(
@@ -373,17 +379,24 @@ MAX_YAML_VALUES = 100_000
 
 
 class _TooLarge(yaml.YAMLError):
-    def __init__(self, count: int) -> None:
-        self.problem = (
-            f"it holds {count:,} values once its aliases (*name) are expanded; "
-            f"at most {MAX_YAML_VALUES:,} are allowed"
-        )
-        super().__init__(self.problem)
+    """YAML that holds more than :data:`MAX_YAML_VALUES` values, or nests too deep to read."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
 
 
 def _load_yaml(text: str) -> Any:
-    value = yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
-    count = _expanded_size(value, {})
+    try:
+        value = yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+        count = _expanded_size(value, {})
+    except RecursionError:
+        raise _TooLarge("it nests lists or mappings too deep to read") from None
+    if count > MAX_YAML_VALUES:
+        raise _TooLarge(
+            f"it holds {count:,} values, each alias (*name) counted at every use; at most "
+            f"{MAX_YAML_VALUES:,} are allowed"
+        )
     if count > MAX_YAML_VALUES:
         raise _TooLarge(count)
     return value
@@ -395,7 +408,7 @@ def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
     if not isinstance(value, (list, dict)):
         return 1
     if id(value) not in sizes:
-        sizes[id(value)] = 0  # a recursive alias (&a [*a]) counts once
+        sizes[id(value)] = 0  # a recursive alias (&a [*a]) adds nothing where it recurs
         items = value.values() if isinstance(value, dict) else value
         sizes[id(value)] = 1 + sum(_expanded_size(item, sizes) for item in items)
     return sizes[id(value)]

@@ -55,9 +55,11 @@ and its end (what is allowed)."""
 
 
 def _shorten(message: str) -> str:
+    """``message``, or its start and end around the count of what was left out (at most
+    :data:`MAX_MESSAGE` characters, so shortening again changes nothing)."""
     if len(message) <= MAX_MESSAGE:
         return message
-    half = MAX_MESSAGE // 2 - 10
+    half = (MAX_MESSAGE - 40) // 2
     return f"{message[:half]} ... ({len(message) - 2 * half:,} characters) ... {message[-half:]}"
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -566,6 +568,14 @@ def test_a_repeated_key_is_an_error_and_merge_keys_still_override(tmp_path):
     objects = load_config(str(path)).resolved["objects"]
     assert objects["x_frac"] == objects["y_frac"] == {"uniform": [0.4, 0.6]}
     assert objects["ellipse"] == {"semi_major": 9, "axis_ratio": 0.7}
+    # a merged mapping used again through its alias (PyYAML rewrites its keys in place)
+    from deepbench_hf.config import _load_yaml
+
+    assert _load_yaml("m: {<<: &b {x: 1, <<: {x: 2}}, y: 1}\nother: *b\n")["other"] == {"x": 1}
+    # keys equal as read, not as written
+    for twice in ("1: a\n1.0: b\n", "true: a\nTrue: b\n", "null: a\n~: b\n"):
+        with pytest.raises(yaml.YAMLError, match="duplicate key"):
+            _load_yaml(twice)
 
 
 def test_alias_bombs_and_huge_values_give_short_one_line_errors(tmp_path):
@@ -574,7 +584,7 @@ def test_alias_bombs_and_huge_values_give_short_one_line_errors(tmp_path):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
     assert_one_line_error(
-        tmp_path, "\n".join(lines), r"invalid YAML: it holds [\d,]+ values once its aliases"
+        tmp_path, "\n".join(lines), r"invalid YAML: it holds [\d,]+ values, each alias"
     )
     levels = ["k0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
@@ -585,7 +595,12 @@ def test_alias_bombs_and_huge_values_give_short_one_line_errors(tmp_path):
     path = tmp_path / "bad.yaml"
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
-    assert len(str(info.value)) < 1100 and " characters) ... " in str(info.value)
+    text = str(info.value)
+    assert len(text) < 1100 and " characters) ... " in text
+    # as it comes back from a worker process
+    assert str(pickle.loads(pickle.dumps(info.value))) == text
+    deep = "[" * 3000 + "]" * 3000  # beyond PyYAML's recursion
+    assert_one_line_error(tmp_path, f"description: {deep}", r"invalid YAML: it nests .* too deep")
 
 
 def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path):

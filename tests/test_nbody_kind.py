@@ -372,5 +372,29 @@ def test_a_system_leaving_float_range_stops_the_build(monkeypatch):
 
     monkeypatch.setattr(kind, "simulate", blown_up)
     config = load_config("nbody", ["n_steps=20", "save_every=10"])
-    with pytest.raises(BuildError, match=r"nbody train example 1 \(seed \d+\): .* smaller dt"):
+    with pytest.raises(
+        BuildError,
+        match=r"nbody train example 1 \(seed \d+\): positions left float range at output 2 "
+        r"\(dt 0\.002, softening 0\.05\); increase the softening or reduce dt$",
+    ):
         list(generate_rows(config, "train", 0, 3))
+
+
+def test_an_infinite_energy_stops_the_build_too(monkeypatch):
+    """Finite positions can still give W = -inf (two bodies at the same point, no softening)."""
+    from deepbench_hf.errors import BuildError
+    from deepbench_hf.nbody import kind
+
+    real = kind.simulate
+
+    def collided(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["positions"][0, 1, 1] = out["positions"][0, 1, 0]  # bodies 0 and 1 coincide
+        return out
+
+    monkeypatch.setattr(kind, "simulate", collided)
+    config = load_config("nbody", ["n_steps=20", "save_every=10", "softening=0"])
+    with pytest.raises(
+        BuildError, match=r"example 0 .*: potential_energy left float range at output 1"
+    ):
+        list(generate_rows(config, "train", 0, 2))

@@ -41,3 +41,9 @@ def test_without_the_binding_scipy_is_called(monkeypatch: pytest.MonkeyPatch) ->
     spectrum = fft.rfft2(x, (16, 16))
     assert np.array_equal(spectrum, sp_fft.rfft2(x, (16, 16)))
     assert np.array_equal(fft.irfft2(spectrum, (16, 16)), sp_fft.irfft2(spectrum, (16, 16)))
+
+
+def test_empty_shapes_are_scipy_errors() -> None:
+    x = np.ones((4, 4))
+    with pytest.raises(ValueError):
+        fft.rfft2(x, (4, 0))

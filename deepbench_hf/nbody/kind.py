@@ -545,7 +545,7 @@ class NBodyKind:
             size = lanes(n, params["n_dims"])
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
-                with warnings.catch_warnings():  # a non-finite system is an error below
+                with warnings.catch_warnings():  # a non-finite system is an error (_row)
                     warnings.simplefilter("ignore", RuntimeWarning)
                     out = simulate(
                         np.stack([systems[i][0] for i in chunk]),
@@ -558,7 +558,6 @@ class NBodyKind:
                         integrator=params["integrator"],
                         save_every=params["save_every"],
                     )
-                _check_finite(out, [examples[i] for i in chunk], params)
                 for b, i in enumerate(chunk):
                     runs[i] = (
                         out["times"][b],
@@ -577,8 +576,13 @@ class NBodyKind:
         m, _, _, init, dt = system
         times, pos, vel = run
         g, eps = params["G"], params["softening"]
-        kin = energy.kinetic_energy(m, vel)
-        pot = energy.potential_energy(m, pos, G=g, softening=eps)
+        with np.errstate(all="ignore"):  # a non-finite state or energy is the error below
+            kin = energy.kinetic_energy(m, vel)
+            pot = energy.potential_energy(m, pos, G=g, softening=eps)
+        _check_finite(
+            example, dt, eps, positions=pos, velocities=vel, kinetic_energy=kin,
+            potential_energy=pot,
+        )  # fmt: skip
         total = kin + pot
         # relative to |E(0)|: undefined (NaN throughout) for E(0) = 0
         rel = np.abs(total - total[0]) / abs(total[0]) if total[0] else np.full_like(total, np.nan)
@@ -612,18 +616,22 @@ class NBodyKind:
         return row
 
 
-def _check_finite(out: dict[str, np.ndarray], examples: list[Example], params: Any) -> None:
-    """Stop the build (one line) at the first system whose state left float range: its rows
-    would be NaN or inf (a close encounter without softening, or a step too long)."""
-    finite = np.isfinite(out["positions"]).all(axis=(1, 2, 3))
-    finite &= np.isfinite(out["velocities"]).all(axis=(1, 2, 3))
-    if finite.all():
+def _check_finite(example: Example, dt: float, softening: float, **series: np.ndarray) -> None:
+    """Stop the build with one line if a system's stored state or energies (``series``, arrays
+    over the output times first) are not all finite: its row would hold NaN or inf (a close
+    encounter with too little softening, or too long a step)."""
+    bad = [
+        (int(np.argmin(np.isfinite(v).reshape(len(v), -1).all(axis=1))), name)
+        for name, v in series.items()
+        if not np.isfinite(v).all()
+    ]
+    if not bad:
         return
-    example = examples[int(np.argmin(finite))]
+    first, name = min(bad)
     raise BuildError(
-        f"nbody {example.split} example {example.index} (seed {example.seed}): the system's "
-        f"positions or velocities left float range during integration (softening "
-        f"{params['softening']:g}, dt {params['dt']}); use softening > 0 or a smaller dt"
+        f"nbody {example.split} example {example.index} (seed {example.seed}): {name} left "
+        f"float range at output {first} (dt {dt:g}, softening {softening:g}); increase the "
+        "softening or reduce dt"
     )
 
 

@@ -11,6 +11,8 @@ Modules (import them directly; this package imports nothing heavy):
 * :mod:`deepbench_hf.sky.cusp` -- deterministic photon shooting of Sérsic cusps, used by the
   stamps.
 * :mod:`deepbench_hf.sky.psf` -- PSF kernels (Gaussian, Moffat) and convolution.
+* :mod:`deepbench_hf.sky.fft` -- real 2-D FFTs without ``scipy.fft``'s per-call overhead (the
+  same numbers), used by the convolutions.
 * :mod:`deepbench_hf.sky.sharp` -- the supersampled PSF convolution of cores sharper than a
   pixel (a correction to the lattice convolution of :mod:`~deepbench_hf.sky.psf`).
 * :mod:`deepbench_hf.sky.noise` -- CCD (Poisson + read noise, GalSim ``CCDNoise`` convention),
