@@ -48,7 +48,7 @@ PSFs of 1.5-3.5 px, and random stars, ellipticals and bulge + disc spirals in th
 sky-medium/sky-hard ranges, the largest pixel error is ~2.5e-3 of the peak pixel (the lattice
 alone: 8e-2), at the floor of the pixel integration itself for compact n > 3 profiles. Spirals
 with arms 1.5-3 px wide agree with brute-force 4x4 sub-pixel convolution of the same renderer to
-~3e-3 (``tests/test_sky_sharp.py``; the lattice alone: 8e-3 under a 1.5 px PSF). It is over
+~3e-3 (``tests/test_sky_sharp.py``; the lattice alone: 8e-3 under a 1.5 px PSF). It is about
 half the time of a sky-medium or sky-hard row (``bench/profile_rows.py``): the fine stamps and
 the FFTs of their convolutions.
 """
