@@ -106,3 +106,17 @@ def test_lensed_source_matches_brute_force_subpixel_convolution() -> None:
     spread = fftconvolve(fine, _fine_kernel(psf, s), mode="same")
     ref = spread.reshape(grid, s, grid, s).sum(axis=(1, 3))[pad:-pad, pad:-pad]
     assert np.abs(ours - ref).max() < 2e-3 * ref.max()
+
+
+def test_source_surface_is_astropys_sersic():
+    """The ray-shot source profile is astropy's ``Sersic2D`` (r_eff on the major axis, angle
+    from +x towards +y) up to its normalisation, at random points around it."""
+    from astropy.modeling.functional_models import Sersic2D
+
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-8.0, 8.0, (2, 500)) + np.array([[20.3], [17.6]])
+    for n, q, angle in ((2.5, 0.6, 0.7), (1.0, 0.35, 2.4), (4.0, 0.8, -1.1)):
+        ours = sersic_surface(flux=1e4, x0=20.3, y0=17.6, r_eff=3.0, n=n, q=q, angle=angle)(x, y)
+        ref = Sersic2D(1.0, r_eff=3.0, n=n, x_0=20.3, y_0=17.6, ellip=1 - q, theta=angle)(x, y)
+        ratio = ours / ref
+        assert ratio.std() < 1e-12 * ratio.mean(), (n, q, angle)

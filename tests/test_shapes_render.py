@@ -201,3 +201,25 @@ def test_shapes_outside_the_frame_draw_nothing_and_clip():
 
 def test_every_kind_is_covered():
     assert {s.kind for s in CASES} == set(SHAPE_KINDS)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        Shape("ellipse", 48.3, 47.6, 0, True, semi_major=20.0, semi_minor=9.0),
+        Shape("ellipse", 48.3, 47.6, 0, False, 2.0, semi_major=20.0, semi_minor=9.0),
+        Shape("line", 48.3, 47.6, 0, False, 2.0, length=40.0),
+        Shape("rectangle", 48.3, 47.6, 0, True, width=30.0, height=12.0),
+    ],
+    ids=["ellipse", "ellipse-outline", "line", "rectangle"],
+)
+def test_orientation_is_the_angle_from_x_towards_y(shape: Shape) -> None:
+    """The mask's principal axis (second moments, x = column, y = row) lies at ``angle`` from +x
+    towards +y, modulo pi: centroids and areas cannot see a flipped rotation sign."""
+    for angle in (0.3, 1.1, 2.0, 2.9):
+        mask = full_mask(Shape(**{**shape.__dict__, "angle": angle}))
+        rows, cols = np.nonzero(mask)
+        dx, dy = cols - cols.mean(), rows - rows.mean()
+        measured = 0.5 * math.atan2(2 * (dx * dy).mean(), (dx * dx).mean() - (dy * dy).mean())
+        miss = (measured - angle + math.pi / 2) % math.pi - math.pi / 2
+        assert abs(miss) < 0.025, (angle, measured)  # pixelisation: <= ~0.015 rad
