@@ -398,3 +398,65 @@ def test_an_infinite_energy_stops_the_build_too(monkeypatch):
         BuildError, match=r"example 0 .*: potential_energy left float range at output 1"
     ):
         list(generate_rows(config, "train", 0, 2))
+
+
+def test_projection_puts_x_on_columns_and_y_on_rows():
+    """col = (W-1)/2 + x s, row = (H-1)/2 + y s, s = min(H, W) / (2 extent); a frame not centred
+    on its bodies' centre of mass has its light centroid at their mass-weighted position."""
+    from deepbench_hf.nbody.render import project, render_final
+
+    s = 48 / (2 * 2.0)
+    np.testing.assert_array_equal(
+        project(np.array([[0.5, -0.2, 0.1]]), 48, 64, 2.0), [[31.5 + 0.5 * s, 23.5 - 0.2 * s]]
+    )
+    masses = np.array([1.0, 3.0])
+    positions = np.array([[0.5, 0.0], [0.0, -0.2]])
+    image = render_final(masses, positions, 48, 64, {"extent": 2.0, "fwhm": 2.0, "beta": 4.765})
+    rows, cols = np.mgrid[0:48, 0:64]
+    total = image.sum(dtype=np.float64)
+    centroid = ((image * cols).sum() / total, (image * rows).sum() / total)
+    expected = (masses[:, None] * project(positions, 48, 64, 2.0)).sum(axis=0) / masses.sum()
+    np.testing.assert_allclose(centroid, expected, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("family", "settings"),
+    [
+        ("figure_eight", ["initial.figure_eight.mass=0.7"]),
+        ("lagrange", ["initial.lagrange.mass1=1.0", "initial.lagrange.mass2=2.0",
+                      "initial.lagrange.side=1.3"]),
+    ],
+)  # fmt: skip
+def test_stored_periods_hold_for_any_G(family, settings):
+    """With G = 2.5 the stored ``initial.period`` is one period of the integrated orbit: the
+    system returns to its start (a period without G, or with sqrt(G m) on the wrong side, does
+    not)."""
+    base = [f"initial={family}", "G=2.5", "n_dims=2", "integrator=yoshida4", "softening=0"]
+    probe = load_config("nbody", [*base, *settings], splits={"train": 1})
+    period = regenerate_row(probe, "train", 0)["initial"]["period"]
+    config = load_config(
+        "nbody",
+        [*base, *settings, f"dt={period / 4000}", "n_steps=4000", "save_every=4000"],
+        splits={"train": 1},
+    )
+    row = regenerate_row(config, "train", 0)
+    np.testing.assert_allclose(row["positions"][-1], row["positions"][0], atol=1e-6)
+
+
+def test_kepler_truth_holds_for_any_G():
+    """G = 2.5: period and semi-major axis obey P = 2 pi sqrt(a^3 / (G M)), and the energy
+    E = -G m1 m2 / (2 a); the relative orbit's angular momentum is +mu sqrt(G M a (1 - e^2))
+    (counter-clockwise)."""
+    from deepbench_hf.nbody import energy
+
+    config = load_config("nbody-easy", ["G=2.5", "n_steps=10", "save_every=10"])
+    for index in range(4):
+        row = regenerate_row(config, "train", index)
+        init, m = row["initial"], row["masses"]
+        a, p, e, total = init["semi_major_axis"], init["period"], init["eccentricity"], m.sum()
+        assert p == pytest.approx(2 * math.pi * math.sqrt(a**3 / (2.5 * total)), rel=1e-12)
+        e0 = row["kinetic_energy"][0] + row["potential_energy"][0]
+        assert e0 == pytest.approx(-2.5 * m[0] * m[1] / (2 * a), rel=1e-9)
+        lz = energy.angular_momentum(m, row["positions"][0], row["velocities"][0])
+        mu = m[0] * m[1] / total
+        assert lz == pytest.approx(mu * math.sqrt(2.5 * total * a * (1 - e * e)), rel=1e-12)

@@ -434,3 +434,25 @@ def test_matches_rebound_leapfrog() -> None:
             np.testing.assert_allclose(dkd["velocities"][k, t], vr, rtol=0, atol=1e-11)
             # kick-drift-kick differs by O(dt^2) only
             np.testing.assert_allclose(kdk["positions"][k, t], xr, rtol=0, atol=1e-4)
+
+
+def test_angular_momentum_matches_rebound():
+    """L = sum m x cross v against REBOUND's, in 3-D and (as L_z) in 2-D."""
+    import rebound
+
+    from deepbench_hf.nbody import energy
+
+    rng = np.random.default_rng(21)
+    m = rng.uniform(0.5, 2.0, 5)
+    x, v = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    sim = rebound.Simulation()
+    for mi, xi, vi in zip(m, x, v, strict=True):
+        sim.add(m=mi, x=xi[0], y=xi[1], z=xi[2], vx=vi[0], vy=vi[1], vz=vi[2])
+    np.testing.assert_allclose(energy.angular_momentum(m, x, v), sim.angular_momentum(), rtol=1e-12)
+    flat_x, flat_v = x.copy(), v.copy()
+    flat_x[:, 2] = flat_v[:, 2] = 0.0
+    sim = rebound.Simulation()
+    for mi, xi, vi in zip(m, flat_x, flat_v, strict=True):
+        sim.add(m=mi, x=xi[0], y=xi[1], vx=vi[0], vy=vi[1])
+    lz = energy.angular_momentum(m, flat_x[:, :2], flat_v[:, :2])
+    assert lz == pytest.approx(sim.angular_momentum()[2], rel=1e-12)
