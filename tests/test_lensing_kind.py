@@ -337,3 +337,57 @@ def test_quasar_images_are_the_psf_integrated_over_pixels(kind):
         pixels = f.reshape(64, k, 64, k).mean(axis=(1, 3))
         expected += flux * pixels / pixels.sum()
     assert np.abs(other - expected).max() < 2e-3 * expected.max()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_arc_mask_is_the_lensed_source_above_its_fraction_of_the_peak(lensing_dir, name):
+    """arc_mask = lensed_source > arc_fraction x its peak (lenses; empty for non-lenses); the
+    stored lensed_source is float32, so pixels within its rounding of the threshold may go
+    either way."""
+    fraction = small_config(name).params["arc_fraction"]
+    table = read_split(lensing_dir / name, "train")
+    lensed_rows = 0
+    for row in table.to_pylist():
+        mask = np.asarray(row["arc_mask"], dtype=bool)
+        if not row["is_lens"]:
+            assert not mask.any()
+            continue
+        lensed_rows += 1
+        source = np.asarray(row["lensed_source"], dtype=np.float64)
+        threshold = fraction * source.max()
+        expected = source > threshold
+        unsure = np.abs(source - threshold) <= 1e-6 * source.max()
+        assert np.array_equal(mask[~unsure], expected[~unsure])
+        assert expected.sum() > 0
+    assert lensed_rows > 0
+
+
+def test_quasar_images_without_a_psf_fill_the_pixel_holding_them():
+    """Without a PSF each image's whole flux lands in the pixel containing it: row round(y),
+    column round(x) (x = column), nothing elsewhere."""
+    from deepbench_hf.lensing.render import render_components
+    from deepbench_hf.lensing.scene import LensScene, solve_point_source
+
+    scene = LensScene(
+        is_lens=True, theta_e=10.0, lens_x=31.6, lens_y=30.2, q=0.7, angle=0.4, gamma1=0.02,
+        gamma2=0.01, source_flux=1.0, source_x=32.3, source_y=29.4, source_r_eff=1.0,
+        source_n=1.0, source_q=1.0, source_angle=0.0, ps_flux=1000.0, ps_x=32.3, ps_y=29.4,
+    )  # fmt: skip
+    images = solve_point_source(scene)
+    assert len(images.x) >= 2
+    other = render_components(scene, shape=(64, 64), oversample=8, point_images=images).other
+    expected = np.zeros((64, 64))
+    for x, y, mu in zip(images.x, images.y, images.magnification, strict=True):
+        expected[math.floor(y + 0.5), math.floor(x + 0.5)] += 1000.0 * abs(mu)
+    np.testing.assert_allclose(other, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_source_snr_is_the_optimal_snr_of_the_lensed_source():
+    """source_snr = sqrt(sum(lensed_source^2 / variance)): with Gaussian noise of one sigma,
+    sqrt(sum(lensed_source^2)) / sigma."""
+    config = load_config("lensing-easy", ["noise={gaussian: {sigma: 3.0}}"])
+    for index in range(3):
+        row = regenerate_row(config, "train", index)
+        lensed = row["lensed_source"].astype(np.float64)
+        expected = math.sqrt(float((lensed * lensed).sum())) / 3.0
+        assert row["source_snr"] == pytest.approx(expected, rel=1e-6)

@@ -456,3 +456,21 @@ def test_angular_momentum_matches_rebound():
         sim.add(m=mi, x=xi[0], y=xi[1], vx=vi[0], vy=vi[1])
     lz = energy.angular_momentum(m, flat_x[:, :2], flat_v[:, :2])
     assert lz == pytest.approx(sim.angular_momentum()[2], rel=1e-12)
+
+
+@pytest.mark.parametrize("f", [1.1, -2.3, 0.0])
+def test_kepler_state_at_any_true_anomaly_is_the_textbook_one(f: float) -> None:
+    """Relative orbit at true anomaly f (Murray & Dermott 2.20, 2.31-2.32, pericentre along +x,
+    counter-clockwise): r = p / (1 + e cos f) (cos f, sin f), v = sqrt(GM / p) (-sin f,
+    e + cos f), p = a (1 - e^2); bodies at -m2/M r and m1/M r."""
+    G, m1, m2, e = 2.5, 3.0, 1.0, 0.6
+    _, x, v = kepler_orbit(
+        mass1=m1, mass2=m2, eccentricity=e, period=7.0, true_anomaly=f, G=G, n_dims=2
+    )
+    a = (G * (m1 + m2) * (7.0 / (2 * np.pi)) ** 2) ** (1 / 3)
+    p = a * (1 - e * e)
+    r = p / (1 + e * np.cos(f)) * np.array([np.cos(f), np.sin(f)])
+    rdot = np.sqrt(G * (m1 + m2) / p) * np.array([-np.sin(f), e + np.cos(f)])
+    M = m1 + m2
+    np.testing.assert_allclose(x[0], [-m2 / M * r, m1 / M * r], rtol=1e-13, atol=1e-14 * a)
+    np.testing.assert_allclose(v[0], [-m2 / M * rdot, m1 / M * rdot], rtol=1e-13, atol=1e-14)
