@@ -223,3 +223,15 @@ def test_orientation_is_the_angle_from_x_towards_y(shape: Shape) -> None:
         measured = 0.5 * math.atan2(2 * (dx * dy).mean(), (dx * dx).mean() - (dy * dy).mean())
         miss = (measured - angle + math.pi / 2) % math.pi - math.pi / 2
         assert abs(miss) < 0.025, (angle, measured)  # pixelisation: <= ~0.015 rad
+
+
+@pytest.mark.parametrize(("length", "line_width"), [(40.0, 2.0), (4.0, 9.0), (1.5, 20.0)])
+def test_a_line_is_the_rectangle_of_its_length_and_width(length: float, line_width: float):
+    """A stroke of ``length`` and ``line_width`` covers exactly the pixels of the rectangle of
+    those sides at the same centre and angle, also when it is thicker than it is long."""
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        x, y, angle = *rng.uniform(40, 56, 2), rng.uniform(0, 7)
+        line = Shape("line", x, y, angle, False, line_width, length=length)
+        rect = Shape("rectangle", x, y, angle, True, width=length, height=line_width)
+        assert np.array_equal(full_mask(line), full_mask(rect))
