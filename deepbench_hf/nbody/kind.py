@@ -53,7 +53,6 @@ TWO_PI = 2.0 * math.pi
 # Positive N-body quantities span 24 orders of magnitude: beyond them, squares and cubes of
 # lengths, masses and times (semi-major axes, accelerations, dt^2) leave float range.
 _POSITIVE = Domain("float", low=1e-12, high=1e12)
-_MASS = _POSITIVE
 _N_BODIES = Domain("int", low=2, high=2000)
 
 FAMILIES = ("kepler", "random_virial", "plummer", "figure_eight", "lagrange", "pythagorean")
@@ -105,7 +104,7 @@ def _p(domain: Domain, default: Any, unit: str, doc: str) -> Param:
 
 
 def _mass(default: Any, doc: str) -> Param:
-    return _p(_MASS, default, "mass", doc)
+    return _p(_POSITIVE, default, "mass", doc)
 
 
 _RENDER = Section(
