@@ -44,12 +44,14 @@ convention: FITS pixel ``(i, j)`` (1-based) is ``x = i - 1``, ``y = j - 1``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -455,6 +457,8 @@ def export(
     final = out.resolve()
     if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
         raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
+    if not images:
+        _check_free_space(final, record, arrays, chosen)
     docs = columns_for(record["kind"])
     scalings = _scalings(folder, record, features, chosen, fmt) if images else {}
     manifest: dict[str, Any] = {
@@ -506,9 +510,32 @@ def export(
             final.rename(earlier)  # kept until the new export is in place
         out.rename(final)
         shutil.rmtree(earlier, ignore_errors=True)
+    except OSError as exc:  # e.g. a full disk: one line naming where
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ExportError(
+            f"--out {final}: writing the export failed: {exc.strerror or exc}{where}"
+        ) from None
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return manifest
+
+
+def _check_free_space(
+    final: Path, record: dict[str, Any], arrays: dict[str, Any], splits: Sequence[str]
+) -> None:
+    """Refuse an array export the disk holding ``final`` has no room for (the uncompressed
+    arrays alone), before anything is written: HDF5 in particular cannot end a write that ran
+    out of space cleanly."""
+    rows = sum(record["splits"][s]["num_examples"] for s in splits)
+    per_row = sum(np.dtype(f.dtype).itemsize * math.prod(f.shape) for f in arrays.values())
+    needed = rows * per_row
+    existing = next((p for p in (final, *final.parents) if p.exists()), final.anchor)
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise ExportError(
+            f"--out {final}: the arrays need {needed / 1e6:.1f} MB and its disk has "
+            f"{free / 1e6:.1f} MB free; free some space or choose another folder"
+        )
 
 
 def _check_export_output(out: Path) -> None:
@@ -536,57 +563,77 @@ def _export_split(
     images = fmt in ("png", "jpeg")
     arrays = plane_columns(features) if images else array_columns(features)
     n = state.count
-    buffers: dict[str, np.ndarray] = {}
-    h5file = None
-    if fmt == "npy":
-        for name, f in arrays.items():
-            path = state.folder / f"{name}.npy"
-            buffers[name] = np.lib.format.open_memmap(
-                path, mode="w+", dtype=np.dtype(f.dtype), shape=(n, *f.shape)
+    with contextlib.ExitStack() as stack:  # the .npy streams
+        buffers: dict[str, np.ndarray] = {}
+        streams: dict[str, BinaryIO] = {}
+        h5file = None
+        if fmt == "npy":
+            for name, f in arrays.items():
+                path = state.folder / f"{name}.npy"
+                streams[name] = stack.enter_context(
+                    _open_npy(path, np.dtype(f.dtype), (n, *f.shape))
+                )
+                state.files.append(path)
+        elif fmt in ("npz", "fits"):
+            buffers = {
+                name: np.empty((n, *f.shape), np.dtype(f.dtype)) for name, f in arrays.items()
+            }
+        elif fmt == "h5":
+            h5file = stack.enter_context(_open_h5(state, record, arrays, n))
+        image_tables: list[pa.Table] = []
+        object_tables: dict[str, list[pa.Table]] = {}
+        start = 0
+        for table in iter_tables(folder, record, state.name):
+            stop = start + table.num_rows
+            per_image, per_object = _catalogue_tables(table, features, state.name, start, carry)
+            for name, f in arrays.items():
+                values = to_numpy(table.column(name), f)
+                if images:
+                    files = _write_images(
+                        state, name, values, table, scalings[name], fmt, jpeg_quality
+                    )
+                    per_image = per_image.append_column(f"file_{name}", pa.array(files))
+                    continue
+                if h5file is not None:
+                    h5file[name][start:stop] = values
+                elif name in streams:
+                    streams[name].write(np.ascontiguousarray(values, dtype=np.dtype(f.dtype)).data)
+                else:
+                    buffers[name][start:stop] = values
+            image_tables.append(per_image)
+            for name, objects in per_object.items():
+                object_tables.setdefault(name, []).append(objects)
+            start = stop
+        if start != n:
+            raise ExportError(
+                f"{folder}: split {state.name} of {record['name']} has {start} rows in its "
+                f"shards but {n} in its build record; run 'deepbench verify {folder}'"
             )
+        images = pa.concat_tables(image_tables) if image_tables else pa.table({})
+        objects = {name: pa.concat_tables(parts) for name, parts in object_tables.items()}
+        if fmt == "npz":
+            path = state.folder / f"{record['name']}.npz"
+            np.savez(path, **buffers)
             state.files.append(path)
-    elif fmt in ("npz", "fits"):
-        buffers = {name: np.empty((n, *f.shape), np.dtype(f.dtype)) for name, f in arrays.items()}
-    elif fmt == "h5":
-        h5file = _open_h5(state, record, arrays, n)
-    image_tables: list[pa.Table] = []
-    object_tables: dict[str, list[pa.Table]] = {}
-    start = 0
-    for table in iter_tables(folder, record, state.name):
-        stop = start + table.num_rows
-        per_image, per_object = _catalogue_tables(table, features, state.name, start, carry)
-        for name, f in arrays.items():
-            values = to_numpy(table.column(name), f)
-            if images:
-                files = _write_images(state, name, values, table, scalings[name], fmt, jpeg_quality)
-                per_image = per_image.append_column(f"file_{name}", pa.array(files))
-                continue
-            if h5file is not None:
-                h5file[name][start:stop] = values
-            else:
-                buffers[name][start:stop] = values
-        image_tables.append(per_image)
-        for name, objects in per_object.items():
-            object_tables.setdefault(name, []).append(objects)
-        start = stop
-    images = pa.concat_tables(image_tables) if image_tables else pa.table({})
-    objects = {name: pa.concat_tables(parts) for name, parts in object_tables.items()}
-    if fmt == "npy":
-        for buffer in buffers.values():
-            buffer.flush()
-    elif fmt == "npz":
-        path = state.folder / f"{record['name']}.npz"
-        np.savez(path, **buffers)
-        state.files.append(path)
-    elif h5file is not None:
-        h5file.close()
-    if fmt == "fits":
-        _write_fits(state, record, arrays, buffers, images, objects)
-        return
-    state.files.append(_write_catalogue(images, state.folder / "images", catalogue))
-    for name, table in objects.items():
-        stem = "objects" if name == "objects" else name
-        state.files.append(_write_catalogue(table, state.folder / stem, catalogue))
+        elif h5file is not None:
+            h5file.close()
+        if fmt == "fits":
+            _write_fits(state, record, arrays, buffers, images, objects)
+            return
+        state.files.append(_write_catalogue(images, state.folder / "images", catalogue))
+        for name, table in objects.items():
+            stem = "objects" if name == "objects" else name
+            state.files.append(_write_catalogue(table, state.folder / stem, catalogue))
+
+
+def _open_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> BinaryIO:
+    """A new ``.npy`` file of ``dtype`` and ``shape`` with its header written, open for the rows
+    to be appended in order. Streamed, not memory-mapped: on a full disk a write then fails with
+    ``ENOSPC`` rather than the process dying of SIGBUS when it touches a page of the map."""
+    stream = open(path, "wb")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(stream, {**header, "shape": shape})
+    return stream
 
 
 def _open_h5(state: _Split, record: dict[str, Any], arrays: dict[str, Any], n: int) -> Any:

@@ -343,3 +343,54 @@ def test_png_of_nbody_writes_the_image_and_carries_the_orbits_in_the_catalogue(t
     assert "positions" not in catalogue.column_names
     with np.load(tmp_path / "npz" / SPLIT / "nbody-easy.npz") as npz:
         assert sorted(npz.files) == ["image", "positions", "velocities"]
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("npy", 30000), ("npz", 30000), ("fits", 30000),
+                                            ("png", 2000)])  # fmt: skip
+def test_a_write_that_fails_is_one_line_and_leaves_nothing(built_dir, tmp_path, fmt, limit):
+    """A file size limit (as a full disk) fails the export with one line naming --out, exit 2,
+    and no staging folder (the .npy files are streamed: a memory map on a full disk died of
+    SIGBUS). HDF5 cannot close a file whose write failed (it crashes at exit): a disk without
+    room for the arrays is refused before anything is written, for every array format."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past the limit: EFBIG
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from deepbench_hf.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["export", str(built_dir), "shapes-easy", "--format", fmt, "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"--out {out}: writing the export failed: " in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "fits", "h5"])
+def test_an_array_export_the_disk_has_no_room_for_is_refused_first(
+    built_dir, tmp_path, monkeypatch, fmt
+):
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    record = json.loads((built_dir / "shapes-easy" / "deepbench.json").read_text())
+    rows = sum(split["num_examples"] for split in record["splits"].values())
+    arrays = [f for f in record_features(record).values() if hasattr(f, "shape")]
+    needed = rows * sum(np.dtype(f.dtype).itemsize * np.prod(f.shape) for f in arrays)
+    out = tmp_path / "out"
+    with pytest.raises(
+        ExportError,
+        match=rf"--out {out}: the arrays need {needed / 1e6:.1f} MB and its disk has 0\.0 MB free",
+    ):
+        export(built_dir, "shapes-easy", fmt, out)
+    assert list(tmp_path.iterdir()) == []
