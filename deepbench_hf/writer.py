@@ -421,7 +421,12 @@ def _finish(
     # The card is written beside its final name first; only renames remain after that, and if
     # one fails, the config folder that was there before is put back.
     card_partial = f"{out}/.README.md.partial"
-    fs.pipe_file(card_partial, card.encode())
+    try:
+        fs.pipe_file(card_partial, card.encode())
+    except BaseException:  # e.g. a full disk: no partial card left in the folder
+        if fs.exists(card_partial):
+            fs.rm(card_partial)
+        raise
     target = f"{out}/{config.name}"
     old = f"{stage}.old"
     if fs.exists(old):

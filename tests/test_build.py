@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 import numpy as np
 import pytest
@@ -219,6 +221,7 @@ def test_failure_while_moving_into_place_restores_the_previous_build(
 
     def failing_pipe(self, path, value, **kwargs):
         if failing_step == "card" and str(path).endswith(".README.md.partial"):
+            Path(path).write_bytes(value[:100])  # the disk fills up part way
             full_disk()
         return pipe_file(self, path, value, **kwargs)
 
