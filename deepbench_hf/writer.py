@@ -29,6 +29,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -345,7 +346,9 @@ def build_config(
         raise BuildError(f"--num-proc: must be >= 1, got {num_proc}")
     out_text = str(out_dir).rstrip("/") or "/"
     if not _is_url(out_text):
-        out_text = os.path.abspath(fsspec.core.strip_protocol(out_text))  # also folds "a/.."
+        # the real folder (also folds "a/.."): staged beside it, on its filesystem, so that
+        # moving the staged config in stays a rename even when --out is a symlink elsewhere
+        out_text = os.path.realpath(fsspec.core.strip_protocol(out_text))
         _check_local_output(Path(out_text), config.name)
     try:
         fs, out = fsspec.core.url_to_fs(out_text)
@@ -459,6 +462,11 @@ def _json_bytes(record: dict[str, Any]) -> bytes:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError) and not exc.strerror:  # fsspec: the path alone
         return f"no such file or folder: {exc}"
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        failures = exc.args[0]  # a folder copied across filesystems: (src, dst, why) per file
+        if failures and len(failures[0]) == 3:
+            more = f" and {len(failures) - 1} more files" if len(failures) > 1 else ""
+            return f"{failures[0][2]} (copying {failures[0][0]}{more})"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 

@@ -306,3 +306,33 @@ def test_shard_sizes_are_the_same_in_memory_and_read_back(name):
     shard = dataclasses.replace(shard, stop=shard.start + min(3, shard.stop - shard.start))
     data, num_bytes = shard_bytes(config, shard)
     assert num_bytes == table_num_bytes(pq.ParquetFile(pa.BufferReader(data)).read())
+
+
+def test_a_symlinked_out_is_staged_beside_the_real_folder(tmp_path, monkeypatch):
+    """--out a symlink to a folder elsewhere (maybe another filesystem): the staging folder goes
+    beside the real folder, so that moving the built config in stays a rename; the link stays."""
+    import shutil
+
+    from deepbench_hf import writer
+
+    real = tmp_path / "disk" / "ds"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    stages = []
+    finish = writer._finish
+    monkeypatch.setattr(
+        writer,
+        "_finish",
+        lambda fs, out, stage, *a: stages.append(stage) or finish(fs, out, stage, *a),
+    )
+    build_config(small_config("shapes-easy"), link, progress=False)
+    assert stages == [f"{staging_root(real)}/shapes-easy"]
+    assert link.is_symlink() and (real / "shapes-easy" / "deepbench.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "link"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["ds"]
+    # a copy across filesystems that fails says why in one line, not as a list of tuples
+    error = shutil.Error([("a/x", "b/x", "[Errno 28] No space left on device"), ("a/y", "b/y", "")])
+    assert writer._reason(error) == (
+        "[Errno 28] No space left on device (copying a/x and 1 more files)"
+    )
