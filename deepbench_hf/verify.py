@@ -11,10 +11,11 @@
    matches one of the config's ``data_files`` patterns in the card (``load_dataset`` would read
    it), nor any other unlisted ``.parquet`` file (``load_dataset`` ignores it, but it is not part
    of the build and ``deepbench push`` would upload it with the config folder);
-3. with ``--regenerate N``: the config is reloaded from the resolved config stored in the record
-   (written to a temporary YAML file and read by :func:`~deepbench_hf.config.load_config`), its
-   hash must equal the recorded ``config_hash``, and ``N`` rows per config, drawn deterministically
-   from all its splits, are rebuilt with :func:`~deepbench_hf.generate.regenerate_row` and compared
+3. the config is reloaded from the resolved config stored in the record (written to a temporary
+   YAML file and read by :func:`~deepbench_hf.config.load_config`), and its hash must equal the
+   recorded ``config_hash``;
+4. with ``--regenerate N``: ``N`` rows per config, drawn deterministically from all its splits,
+   are rebuilt with :func:`~deepbench_hf.generate.regenerate_row` and compared
    with the stored rows, bit for bit (Arrow IPC bytes of every column).
 
 Each problem is one line naming the file and what is wrong; :func:`verify` returns them all.
@@ -111,7 +112,7 @@ def _metadata_problems(
     if have != want:
         problems.append(
             f"{readme}: the data_files of {name} differ from its {INFO_FILE} "
-            f"(expected {yaml.safe_dump(want, default_flow_style=True).strip()})"
+            f"(expected {yaml.safe_dump(want, default_flow_style=True, width=10**9).strip()})"
         )
     want_info = _entries(expected, "dataset_info")[name]
     have_info = _entries(card, "dataset_info").get(name)
@@ -289,8 +290,9 @@ def verify(
                     f"matches none of {', '.join(patterns)}) but deepbench push would upload "
                     "it: remove it"
                 )
-        if regenerate > 0:
-            report.rows_regenerated += _regenerate(folder, record, regenerate, problems)
+        config = _reload(folder, record, problems)
+        if regenerate > 0 and config is not None:
+            report.rows_regenerated += _regenerate(folder, record, config, regenerate, problems)
     return report
 
 
@@ -323,25 +325,35 @@ def _ipc(array: pa.ChunkedArray | pa.Array) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _regenerate(folder: Path, record: dict[str, Any], n: int, problems: list[str]) -> int:
-    from .arrow import rows_to_table
+def _reload(folder: Path, record: dict[str, Any], problems: list[str]) -> Any:
+    """The record's resolved config, reloaded, if it hashes to the recorded ``config_hash``
+    (else ``None``, and the problem is added)."""
     from .errors import DeepBenchError
+
+    where = folder / record["name"] / INFO_FILE
+    try:
+        config = reload_config(record)
+    except (DeepBenchError, ImportError, KeyError) as exc:
+        problems.append(f"{where}: cannot reload the resolved config ({exc})")
+        return None
+    if config.config_hash != record["config_hash"]:
+        problems.append(
+            f"{where}: the resolved config hashes to {config.config_hash[:12]}…, recorded "
+            f"{record['config_hash'][:12]}… (the record was edited, or this deepbench-hf "
+            "reads the config differently)"
+        )
+        return None
+    return config
+
+
+def _regenerate(
+    folder: Path, record: dict[str, Any], config: Any, n: int, problems: list[str]
+) -> int:
+    from .arrow import rows_to_table
     from .kinds import features_for
     from .numerics import run_portable
 
     name = record["name"]
-    try:
-        config = reload_config(record)
-    except (DeepBenchError, ImportError, KeyError) as exc:
-        problems.append(f"{folder / name / INFO_FILE}: cannot reload the resolved config ({exc})")
-        return 0
-    if config.config_hash != record["config_hash"]:
-        problems.append(
-            f"{folder / name / INFO_FILE}: the resolved config hashes to "
-            f"{config.config_hash[:12]}…, recorded {record['config_hash'][:12]}… "
-            "(this deepbench-hf reads the config differently)"
-        )
-        return 0
     features = features_for(config)
     tables: dict[str, pa.Table | None] = {}
     checked = 0
