@@ -285,6 +285,18 @@ class _Terminated(KeyboardInterrupt):
     rerun to resume."""
 
 
+_UNCHANGED = {
+    "export": "; the export folder is unchanged",
+    "push": "; the repo is unchanged unless its one commit had already been made",
+}
+"""What an interrupted command leaves, by command (verify, query, list, show: nothing)."""
+
+
+def _missing_locally(path: str) -> bool:
+    """Whether ``path`` is a local path (not a URL) where nothing exists."""
+    return "://" not in path and not os.path.lexists(path)
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated
 
@@ -345,8 +357,10 @@ def _main(argv: Sequence[str] | None) -> int:
                     built.append(config.name)
             except KeyboardInterrupt as exc:
                 done = f"; built before it: {', '.join(built)}" if built else ""
+                target = f"{args.out}/{config.name}"
+                state = "was not created" if _missing_locally(target) else "is unchanged"
                 print(
-                    f"deepbench: {_stopped(exc)}; {args.out}/{config.name} is unchanged{done} "
+                    f"deepbench: {_stopped(exc)}; {target} {state}{done} "
                     "(finished shards wait in the staging folder beside it: the same command "
                     "resumes)",
                     file=sys.stderr,
@@ -362,7 +376,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"deepbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"deepbench: {_stopped(exc)}; the output folder is unchanged", file=sys.stderr)
+        print(f"deepbench: {_stopped(exc)}{_UNCHANGED.get(args.command, '')}", file=sys.stderr)
         return _stop_code(exc)
     except BrokenPipeError:  # e.g. `deepbench show sky-easy | head -1`: the reader is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit

@@ -32,7 +32,10 @@ class ColumnDoc:
 # Columns every kind shares (same name, same meaning).
 COMMON: dict[str, ColumnDoc] = {
     "label": ColumnDoc(
-        "ClassLabel", "", "the classification target (see the config's label classes), if any"
+        "ClassLabel",
+        "",
+        "the classification target, if any: the index of its class in the feature's names "
+        "(for a count, the count minus the smallest count; the names are the counts)",
     ),
     "index": ColumnDoc("int64", "", "example index in its split (0-based)"),
     "seed": ColumnDoc(

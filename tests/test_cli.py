@@ -289,8 +289,9 @@ def test_an_interrupt_names_what_was_built_and_what_is_unchanged(tmp_path, capsy
     assert code == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"deepbench: interrupted; {out}/shapes-medium is unchanged; built before it: shapes-easy "
-        "(finished shards wait in the staging folder beside it: the same command resumes)"
+        f"deepbench: interrupted; {out}/shapes-medium was not created; built before it: "
+        "shapes-easy (finished shards wait in the staging folder beside it: the same command "
+        "resumes)"
     ]
     assert (out / "shapes-easy").is_dir() and not (out / "shapes-medium").exists()
 
@@ -314,7 +315,7 @@ def test_sigterm_stops_the_workers_like_an_interrupt(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert err.strip().startswith("deepbench: terminated; d/sky-hard is unchanged")
+    assert err.strip().startswith("deepbench: terminated; d/sky-hard was not created")
     deadline = time.monotonic() + 15  # the resource tracker exits once it sees EOF
     while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -354,3 +355,27 @@ def test_unwritable_places_are_refused_before_building(tmp_path, capsys, monkeyp
     # "d/shapes-easy/.." is the folder d itself
     assert main(["build", "shapes-medium", "--out", f"{out}/shapes-easy/..", *sizes]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "shapes-easy", "shapes-medium"]
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("verify", "deepbench: interrupted"),
+        ("export", "deepbench: interrupted; the export folder is unchanged"),
+    ],
+)
+def test_an_interrupted_command_says_what_it_left(monkeypatch, capsys, tmp_path, command, said):
+    import importlib
+
+    from deepbench_hf.cli import COMMAND_MODULES
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(COMMAND_MODULES[command]), "run", interrupted)
+    argv = {
+        "verify": ["verify", str(tmp_path)],
+        "export": ["export", str(tmp_path), "c", "--format", "npy", "--out", str(tmp_path / "o")],
+    }[command]
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [said]

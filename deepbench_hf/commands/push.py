@@ -31,9 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         dest="configs",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="NAME",
-        help="upload only this config's folder, plus README.md (repeatable)",
+        help="upload only these configs' folders, plus README.md (--config a b, or repeated)",
     )
     parser.add_argument(
         "--no-verify",

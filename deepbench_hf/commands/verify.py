@@ -34,9 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         dest="configs",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="NAME",
-        help="verify only this config (repeatable)",
+        help="verify only these configs (--config a b, or --config a --config b)",
     )
 
 
