@@ -229,7 +229,8 @@ def _run_local(
     pool = ProcessPoolExecutor(
         max_workers=min(num_proc, len(shards)),
         mp_context=context,
-        initializer=_leave_interrupts_to_the_parent,
+        initializer=_worker_started,
+        initargs=(os.getpid(),),
     )
     try:
         # Workers start with the code paths pinned (as shards are submitted), so that their rows
@@ -251,10 +252,19 @@ def _run_local(
     pool.shutdown(wait=True)
 
 
-def _leave_interrupts_to_the_parent() -> None:
-    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles
-    it (and stops the workers), so the workers print no tracebacks."""
+def _worker_started(parent: int) -> None:
+    """Worker initializer. Ctrl-C reaches the whole process group; the parent alone handles it
+    (and stops the workers), so the workers ignore it and print no tracebacks. A parent that is
+    killed outright (SIGKILL) cannot stop them, and they would wait for work forever (each
+    holds the task queue open): on Linux they ask to be sent SIGTERM when it dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
 
 
 def _run_dask(

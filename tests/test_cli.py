@@ -323,6 +323,28 @@ def test_sigterm_stops_the_workers_like_an_interrupt(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_of_a_killed_build_do_not_outlive_it(tmp_path):
+    """SIGKILL gives the parent no chance to stop its pool workers: they die with it instead of
+    waiting for work forever."""
+    command = [sys.executable, "-m", "deepbench_hf.cli", "build", "sky-hard", "--out", "d"]
+    proc = subprocess.Popen([*command, "--num-proc", "2", "--no-progress"], cwd=tmp_path)
+    children: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            children |= {int(c) for c in (task / "children").read_text().split()}
+    assert len(children) >= 2
+    time.sleep(1.0)  # the workers have run their initializer
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)]
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
