@@ -24,6 +24,7 @@ example range in its Parquet metadata; anything else is rewritten).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -383,6 +384,13 @@ def build_config(
         fs.makedirs(stage, exist_ok=True)
     except Exception as exc:
         raise BuildError(f"--out {out_dir}: cannot write there ({_reason(exc)})") from None
+    # One build per config and folder at a time: a second would share, and delete, its stage.
+    lock = _try_lock(stage) if not _is_url(out_text) else None
+    if lock is False:
+        raise BuildError(
+            f"--out {out_dir}: another build of {config.name} is writing there (its staging "
+            f"folder {stage} is locked); wait for it to finish, or build into another folder"
+        )
     try:
         wanted = {s.filename for s in shards}
         for leftover in fs.ls(stage, detail=False):
@@ -407,9 +415,48 @@ def build_config(
             raise BuildError(f"{config.name}: writing {out_dir} failed: {_reason(exc)}") from None
         raise
     finally:
+        if isinstance(lock, int):
+            os.close(lock)
         if fs.exists(root) and not fs.ls(root, detail=False):
             fs.rmdir(root)
     return record
+
+
+def _try_lock(folder: str) -> int | bool | None:
+    """An exclusive ``flock`` on a local ``folder``: its descriptor (closing it releases the
+    lock), ``False`` if another process holds it, ``None`` where there is no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    return fd
+
+
+@contextlib.contextmanager
+def _folder_locked(fs: fsspec.AbstractFileSystem, folder: str) -> Iterator[None]:
+    """Wait for and hold an exclusive ``flock`` on a local ``folder`` (a no-op elsewhere): builds
+    of different configs into one folder then rewrite its card one after another, each from all
+    the records there."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if fcntl is None or "file" not in protocols:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _finish(
@@ -421,16 +468,32 @@ def _finish(
     command: str | None,
 ) -> dict[str, Any]:
     """Write the record and card, then move the staged config folder into place."""
-    from .card import build_record, render_card  # jinja2 + hub: import only when finishing
+    from .card import build_record  # jinja2 + hub: import only when finishing
     from .preview import write_preview
 
     record = build_record(config, [asdict(r) for r in results], command=command)
     fs.pipe_file(f"{stage}/{INFO_FILE}", _json_bytes(record))
     write_preview(stage, record, fs=fs)  # <config>/preview.png, linked from the card
+    fs.makedirs(out, exist_ok=True)
+    with _folder_locked(fs, out):
+        _move_in(fs, out, stage, config, record)
+    return record
+
+
+def _move_in(
+    fs: fsspec.AbstractFileSystem,
+    out: str,
+    stage: str,
+    config: BuildConfig,
+    record: dict[str, Any],
+) -> None:
+    """Render the card from every record in ``out``, then move the staged config and the card
+    into place (restoring the previous config folder if a move fails)."""
+    from .card import render_card
+
     records = dict(_read_records(fs, out, skip=config.name))
     records[config.name] = record
     card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])
-    fs.makedirs(out, exist_ok=True)
     # The card is written beside its final name first; only renames remain after that, and if
     # one fails, the config folder that was there before is put back.
     card_partial = f"{out}/.README.md.partial"
@@ -462,7 +525,6 @@ def _finish(
         raise
     if replaced:
         fs.rm(old, recursive=True)
-    return record
 
 
 def _json_bytes(record: dict[str, Any]) -> bytes:

@@ -336,3 +336,54 @@ def test_a_symlinked_out_is_staged_beside_the_real_folder(tmp_path, monkeypatch)
     assert writer._reason(error) == (
         "[Errno 28] No space left on device (copying a/x and 1 more files)"
     )
+
+
+def test_a_second_build_of_a_config_into_one_folder_is_refused_while_the_first_runs(tmp_path):
+    """Two builds of one config into one folder would share, and delete, one staging folder: the
+    second is refused in one line, and the first's stage is left alone."""
+    import fcntl
+    import os
+
+    out = tmp_path / "ds"
+    stage = staging_root(out) / "shapes-easy"
+    stage.mkdir(parents=True)
+    (stage / "train-00000-of-00004.parquet").write_bytes(b"the first build's shard")
+    fd = os.open(stage, os.O_RDONLY)  # the first build holds its stage
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(
+            BuildError, match=rf"--out {out}: another build of shapes-easy is writing there"
+        ):
+            build_config(small_config("shapes-easy"), out, progress=False)
+        assert [p.name for p in stage.iterdir()] == ["train-00000-of-00004.parquet"]
+    finally:
+        os.close(fd)
+    build_config(small_config("shapes-easy"), out, progress=False)  # once it is done
+    assert not staging_root(out).exists()
+
+
+def test_card_updates_wait_for_each_other(tmp_path):
+    """Builds of different configs into one folder rewrite its card one at a time."""
+    import fcntl
+    import os
+    import threading
+
+    import fsspec
+
+    from deepbench_hf.writer import _folder_locked
+
+    fs = fsspec.filesystem("file")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another build is writing the card
+    entered = threading.Event()
+
+    def finish() -> None:
+        with _folder_locked(fs, str(tmp_path)):
+            entered.set()
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    assert not entered.wait(0.5)
+    os.close(fd)
+    assert entered.wait(10)
+    thread.join()
