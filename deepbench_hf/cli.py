@@ -243,6 +243,20 @@ def _load(args: argparse.Namespace, ref: str) -> BuildConfig:
     return config
 
 
+def _load_all(args: argparse.Namespace, refs: list[str]) -> list[BuildConfig]:
+    """Every config named, loaded with the command line's options; an error that a command-line
+    option (``--set``, ``--shard-size``, ...) causes in one of several configs names that config."""
+    configs = []
+    for ref in refs:
+        try:
+            configs.append(_load(args, ref))
+        except ConfigError as exc:
+            if len(refs) > 1 and exc.source.startswith("--"):
+                raise DeepBenchError(f"{ref}: {exc}") from None
+            raise
+    return configs
+
+
 def _build_refs(args: argparse.Namespace) -> list[str]:
     refs = list(args.configs)
     if args.all:
@@ -335,7 +349,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "build":
             from .writer import build_config
 
-            configs = [_load(args, ref) for ref in _build_refs(args)]  # validate all first
+            configs = _load_all(args, _build_refs(args))  # validate all first
             _check_names([c.name for c in configs], args.out)
             command = "deepbench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
             client = _client(args.scheduler)

@@ -401,3 +401,11 @@ def test_an_interrupted_command_says_what_it_left(monkeypatch, capsys, tmp_path,
     }[command]
     assert main(argv) == 130
     assert capsys.readouterr().err.strip().splitlines() == [said]
+
+
+def test_a_set_that_one_of_several_configs_rejects_names_that_config(tmp_path, capsys):
+    argv = ["build", "nbody", "shapes-easy", "--set", "softening=0", "--out", str(tmp_path / "d")]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("deepbench: error: shapes-easy: --set: softening: unknown key")
+    assert not (tmp_path / "d").exists()
