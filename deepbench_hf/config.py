@@ -447,8 +447,8 @@ def _locate(ref: str, relative_to: Path | None, referrer: str | None) -> tuple[P
     if ref.endswith((".yaml", ".yml")) or os.sep in ref:
         path = Path(ref)
         if not path.is_absolute() and relative_to is not None:
-            path = relative_to / path
-        return path, str(ref)
+            path = relative_to / path  # named as found: beside the file that extends it
+        return path, str(path)
     path = builtin_config_dir() / f"{ref}.yaml"
     if not path.is_file():
         known = f"{', '.join(builtin_config_names())}, or a .yaml path"
@@ -472,7 +472,8 @@ def _load_layers(
         raise ConfigError(source, "", "config file not found")
     key = str(path.resolve())
     if key in seen:
-        raise ConfigError(source, "extends", "circular extends chain")
+        chain = " -> ".join(Path(k).name for k in (*seen[seen.index(key) :], key))
+        raise ConfigError(referrer or source, "extends", f"circular extends chain: {chain}")
     raw = _read_yaml(path, source)
     parent = raw.pop("extends", None)
     if parent is not None:

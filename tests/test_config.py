@@ -194,8 +194,12 @@ def test_unknown_configs(ref, message):
 def test_circular_extends_and_bad_yaml(tmp_path):
     write(tmp_path, "a.yaml", "extends: b.yaml\n")
     write(tmp_path, "b.yaml", "extends: a.yaml\n")
-    with pytest.raises(ConfigError, match="extends: circular extends chain"):
+    with pytest.raises(ConfigError) as caught:
         load_config(str(tmp_path / "a.yaml"))
+    # the file that closes the loop, named with its folder, and the loop
+    assert str(caught.value) == (
+        f"{tmp_path / 'b.yaml'}: extends: circular extends chain: a.yaml -> b.yaml -> a.yaml"
+    )
     write(tmp_path, "c.yaml", "kind: [unclosed\n")
     with pytest.raises(ConfigError, match=r"c.yaml: invalid YAML at line 2"):
         load_config(str(tmp_path / "c.yaml"))
