@@ -53,3 +53,38 @@ def test_balanced_label_is_a_permutation_per_block():
     for block in range(10):
         assert sorted(labels[5 * block : 5 * block + 5]) == list(range(5))
     assert labels[:5] != labels[5:10] or labels[5:10] != labels[10:15]
+
+
+def test_large_indices_and_every_split_get_their_own_seeds():
+    """No wrap-around of the index (a 16- or 32-bit one would repeat examples in large splits)."""
+    far = [0, 1, 2**16, 2**16 + 1, 2**32, 2**32 + 1, 2**40]
+    seeds = {example_seed(7, "cfg", "train", i) for i in far}
+    assert len(seeds) == len(far)
+
+
+def test_make_example_uses_the_split_and_pins_balanced_labels():
+    """Rows of different splits are different examples (no train/test leakage), the balanced
+    labels of each split are their own permutation, and the balanced labels are pinned (changing
+    them changes every balanced config's data: a MAJOR version bump)."""
+    from deepbench_hf.config import load_config
+    from deepbench_hf.generate import make_example
+
+    config = load_config("shapes-easy")
+    assert config.balanced
+    for index in range(3):
+        seeds = {make_example(config, s, index).seed for s in ("train", "validation", "test")}
+        assert len(seeds) == 3
+        assert make_example(config, "test", index).seed == example_seed(
+            config.seed, config.name, "test", index
+        )
+    hints = {
+        split: [make_example(config, split, i).label_hint for i in range(30)]
+        for split in ("train", "validation", "test")
+    }
+    assert hints["train"] != hints["test"] and hints["train"] != hints["validation"]
+    block = example_seed(config.seed, config.name, "test/balance", 0)
+    assert hints["test"][:6] == [balanced_label(block, 6, i) for i in range(6)]
+    assert hints["train"][:12] == PINNED_TRAIN_HINTS
+
+
+PINNED_TRAIN_HINTS = [3, 5, 0, 4, 1, 2, 0, 2, 4, 5, 3, 1]  # shapes-easy, seed 20261127

@@ -61,7 +61,16 @@ def _check_moments(samples: np.ndarray, mean: np.ndarray, var: np.ndarray, kurt:
     "sky, gain, read_noise",
     # a small frame draws every pixel with Generator.poisson (the sparse-frame test below covers
     # the sky's table): with a sky, without one, and with a sky too bright for a table
-    [(20.0, 2.5, 3.0), (0.8, 1.0, 0.0), (200.0, 0.5, 8.0), (0.0, 1.0, 0.0), (3e6, 4.0, 5.0)],
+    # (no sky with a gain other than 1, and a read noise below 1 e-, as an sCMOS has)
+    [
+        (20.0, 2.5, 3.0),
+        (0.8, 1.0, 0.0),
+        (200.0, 0.5, 8.0),
+        (0.0, 1.0, 0.0),
+        (3e6, 4.0, 5.0),
+        (0.0, 2.5, 0.0),
+        (5.0, 1.5, 0.5),
+    ],
 )
 def test_ccd_noise_poisson_moments(sky: float, gain: float, read_noise: float) -> None:
     samples, var = _draws(N.ccd_noise, sky_level=sky, gain=gain, read_noise=read_noise)
@@ -114,6 +123,23 @@ def test_no_noise_and_dispatch() -> None:
         N.ccd_noise(CLEAN, rng=rng, sky_level=1.0, gain=0.0)
     with pytest.raises(ValueError, match="method"):
         N.ccd_noise(CLEAN, rng=rng, sky_level=1.0, method="exactish")
+
+
+def test_ccd_noise_draws_in_its_documented_order() -> None:
+    """Shot noise first (Generator.poisson of every pixel, in pixel order, for a frame without
+    dark pixels), then the read noise (float32 ziggurat): changing the order changes every noisy
+    image of a seed, which needs a version bump."""
+    from deepbench_hf.gaussian import standard_normal_f32
+
+    clean = np.abs(CLEAN) + 1.0  # no dark pixel: no sky table
+    noisy, _ = N.ccd_noise(
+        clean, rng=np.random.default_rng(3), sky_level=10.0, gain=2.0, read_noise=4.0
+    )
+    rng = np.random.default_rng(3)
+    counts = rng.poisson((clean.astype(np.float64) + 10.0) * 2.0).astype(np.float32)
+    expected = counts * np.float32(0.5) - np.float32(10.0)
+    expected += standard_normal_f32(rng, clean.shape) * np.float32(2.0)
+    np.testing.assert_array_equal(noisy, expected)
 
 
 def test_noise_depends_only_on_the_generator() -> None:
