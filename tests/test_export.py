@@ -69,11 +69,17 @@ def read_catalogue(folder, stem, fmt):
 @pytest.mark.parametrize(
     ("fmt", "catalogue"), [("npy", "parquet"), ("npz", "csv"), ("h5", "parquet")]
 )
-def test_array_formats_round_trip_exactly(built_dir, tmp_path, fmt, catalogue):
-    record, table, arrays = stored(built_dir, "shapes-hard")
+@pytest.mark.parametrize("split", [SPLIT, "train"])  # train: several shards
+def test_array_formats_round_trip_exactly(built_dir, tmp_path, fmt, catalogue, split):
+    import datasets
+
+    from deepbench_hf.columns import columns_for
+
+    record, table, arrays = stored(built_dir, "shapes-hard", split)
+    assert len(record["splits"][split]["shards"]) == (1 if split == SPLIT else 3)
     out = tmp_path / "out"
-    manifest = export(built_dir, "shapes-hard", fmt, out, splits=[SPLIT], catalogue=catalogue)
-    folder = out / SPLIT
+    manifest = export(built_dir, "shapes-hard", fmt, out, splits=[split], catalogue=catalogue)
+    folder = out / split
     if fmt == "npy":
         loaded = {name: np.load(folder / f"{name}.npy") for name in ARRAYS}
     elif fmt == "npz":
@@ -86,18 +92,21 @@ def test_array_formats_round_trip_exactly(built_dir, tmp_path, fmt, catalogue):
             assert handle.attrs["config_hash"] == record["config_hash"]
             assert int(handle.attrs["seed"]) == record["seed"]
             assert handle["image"].attrs["axes"] == "(row, y, x)"
+            docs = columns_for("shapes")
+            for name in ARRAYS:
+                assert handle[name].attrs["unit"] == docs[name].unit
     assert set(loaded) == set(ARRAYS)
     for name in ARRAYS:
         assert loaded[name].dtype == arrays[name].dtype
         np.testing.assert_array_equal(loaded[name], arrays[name])
-    check_catalogue(
-        read_catalogue(folder, "images", catalogue), read_catalogue(folder, "objects", catalogue),
-        table,
-    )  # fmt: skip
+    images = read_catalogue(folder, "images", catalogue)
+    check_catalogue(images, read_catalogue(folder, "objects", catalogue), table, split)
+    scalars = [n for n, f in record_features(record).items() if isinstance(f, datasets.Value)]
+    assert set(scalars) <= set(images.column_names)  # every scalar column is catalogued
     saved = json.loads((out / "manifest.json").read_text())
     assert saved == manifest
     assert saved["provenance"]["config_hash"] == record["config_hash"]
-    assert saved["splits"][SPLIT]["num_examples"] == table.num_rows
+    assert saved["splits"][split]["num_examples"] == table.num_rows
 
 
 def test_fits_has_cubes_tables_units_and_provenance(built_dir, tmp_path):
@@ -180,6 +189,18 @@ def test_png_and_jpeg_of_noisy_images_follow_the_stored_scaling(built_dir, tmp_p
                for f in sorted((out / SPLIT / "segmentation").iterdir())]  # fmt: skip
         np.testing.assert_array_equal(np.stack(seg), arrays["segmentation"])
         assert manifest["scaling"]["segmentation"] == {"lo": 0.0, "hi": 65535.0, "bits": 16}
+
+
+def test_image_scaling_spans_every_split_exported(built_dir, tmp_path):
+    manifest = export(built_dir, "shapes-hard", "png", tmp_path / "png")
+    values = np.concatenate(
+        [
+            stored(built_dir, "shapes-hard", split)[2]["image"].ravel()
+            for split in manifest["splits"]
+        ]
+    )
+    scaling = manifest["scaling"]["image"]
+    assert (scaling["lo"], scaling["hi"]) == (float(values.min()), float(values.max()))
 
 
 def test_export_all_splits_from_the_cli(built_dir, tmp_path, capsys):
@@ -394,3 +415,23 @@ def test_an_array_export_the_disk_has_no_room_for_is_refused_first(
     ):
         export(built_dir, "shapes-easy", fmt, out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_h5_and_fits_carry_the_units_of_sky_images(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from astropy.io import fits
+    from conftest import small_config
+
+    from deepbench_hf.writer import build_config
+
+    folder = tmp_path / "ds"
+    splits = "splits={train: 2, validation: 0, test: 0}"
+    build_config(small_config("sky-easy", splits), folder, progress=False)
+    export(folder, "sky-easy", "h5", tmp_path / "h5")
+    with h5py.File(tmp_path / "h5" / "train" / "sky-easy.h5", "r") as handle:
+        units = {name: handle[name].attrs["unit"] for name in ("image", "image_clean", "variance")}
+    assert units == {"image": "ADU", "image_clean": "ADU", "variance": "ADU²"}
+    export(folder, "sky-easy", "fits", tmp_path / "fits")
+    with fits.open(tmp_path / "fits" / "train" / "sky-easy.fits") as hdus:
+        assert hdus["IMAGE"].header["BUNIT"] == "adu"
+        assert hdus["VARIANCE"].header["BUNIT"] == "adu2"
