@@ -210,3 +210,77 @@ def test_data_file_patterns_follow_the_card():
     assert data_file_patterns(card, "b", record) == ["b/*.parquet"]
     assert data_file_patterns(card, "c", record) == ["c/x-*.parquet"]
     assert data_file_patterns({}, "d", record) == ["d/train-*.parquet", "d/test-*.parquet"]
+
+
+def test_regenerated_rows_span_every_split(built_dir):
+    record = json.loads((built_dir / "shapes-hard" / "deepbench.json").read_text())
+    picks = sample_rows(record, 12)
+    assert {split for split, _ in picks} == set(record["splits"])
+    assert picks != [("train", i) for i in range(12)]
+
+
+def test_regenerate_checks_every_column_also_the_last(copy):
+    def paint(table: pa.Table) -> pa.Table:
+        name = table.column_names[-1]
+        column = table.column(name).to_pylist()
+        first = np.array(column[0])
+        first.flat[0] += 1
+        column[0] = first.tolist()
+        return table.set_column(len(table.column_names) - 1, name, pa.array(column,
+                                table.schema.field(name).type))  # fmt: skip
+
+    last = pq.read_schema(copy / SHARD).names[-1]
+    _rewrite_row(copy, paint)
+    assert verify(copy).ok
+    (problem,) = verify(copy, regenerate=64, configs=["shapes-hard"]).problems
+    assert problem.endswith(f"row train[16] differs from its regeneration in {last}")
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("file_bytes", "bytes, {} in deepbench.json"),
+        ("card_sha", "does not list the SHA-256 of shapes-hard/train-00001-of-00003.parquet"),
+        ("no_record", "shapes-hard: declared in README.md but no build record (deepbench.json)"),
+        ("not_declared", "does not declare config shapes-hard (rebuild to update it)"),
+        ("no_data_files", "the data_files of shapes-hard differ from its deepbench.json"),
+        ("fewer_examples", "shapes-hard/train has 39 examples in the card, 40 in deepbench.json"),
+        ("num_bytes", "the dataset_info of shapes-hard differs from its deepbench.json in splits"),
+    ],
+)
+def test_each_disagreement_is_reported(copy, damage, expected):
+    card = copy / "README.md"
+    info = copy / "shapes-hard" / "deepbench.json"
+    record = json.loads(info.read_text())
+    meta = read_card_yaml(card)
+    body = card.read_text().split("---", 2)[2]
+
+    def hard(key):
+        return next(e for e in meta[key] if e["config_name"] == "shapes-hard")
+
+    if damage == "file_bytes":
+        shard = record["splits"]["train"]["shards"][1]
+        expected = f"{shard['file_bytes']} bytes, {shard['file_bytes'] + 1} in deepbench.json"
+        shard["file_bytes"] += 1
+        info.write_text(json.dumps(record))
+    elif damage == "card_sha":
+        sha = record["splits"]["train"]["shards"][1]["sha256"]
+        card.write_text(
+            "\n".join(line for line in card.read_text().splitlines() if sha not in line)
+        )
+    elif damage == "no_record":
+        shutil.rmtree(copy / "shapes-hard")
+    else:
+        if damage == "not_declared":
+            meta["configs"] = [c for c in meta["configs"] if c["config_name"] != "shapes-hard"]
+        elif damage == "no_data_files":
+            hard("configs").pop("data_files")
+        else:
+            train = next(s for s in hard("dataset_info")["splits"] if s["name"] == "train")
+            if damage == "fewer_examples":
+                train["num_examples"] -= 1
+            else:
+                train["num_bytes"] += 1
+        card.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---" + body)
+    problems = verify(copy).problems
+    assert any(expected in p for p in problems), problems
