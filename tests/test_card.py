@@ -315,3 +315,66 @@ def test_recorded_command_carries_no_paths_addresses_or_credentials():
     assert _portable_command(
         "deepbench build lensing --out=s3://key:secret@bucket/ds --scheduler=tcp://h:1"
     ) == ("deepbench build lensing --out=ds")
+    for out in ("--out=s3://key:secret@bucket", "--out s3://key:secret@bucket/"):
+        assert "secret" not in _portable_command(f"deepbench build lensing {out}")
+
+
+def test_split_sizes_sum_over_shards_and_the_download_size_is_the_files(built_dir):
+    """num_bytes of a split (Arrow bytes, as datasets counts them) sums its shards; the card's
+    dataset_size sums the splits and download_size the Parquet files."""
+    import pyarrow.parquet as pq
+
+    from deepbench_hf.arrow import table_num_bytes
+    from deepbench_hf.card import card_data
+
+    records = dict(read_records(built_dir))
+    record = records["shapes-hard"]
+    train = record["splits"]["train"]
+    assert len(train["shards"]) == 3
+    folder = built_dir / "shapes-hard"
+    arrow = [table_num_bytes(pq.read_table(folder / s["filename"])) for s in train["shards"]]
+    assert train["num_bytes"] == sum(arrow)
+    info = {i["config_name"]: i for i in card_data(records).to_dict()["dataset_info"]}
+    splits = record["splits"].values()
+    assert info["shapes-hard"]["dataset_size"] == sum(s["num_bytes"] for s in splits)
+    files = [(folder / sh["filename"]).stat().st_size for s in splits for sh in s["shards"]]
+    assert info["shapes-hard"]["download_size"] == sum(files)
+
+
+def test_card_totals_sizes_and_defaults(built_dir):
+    from deepbench_hf.card import card_data
+
+    records = dict(read_records(built_dir))
+    text = render_card(records, "deepbench")
+    assert "128 examples in 2 configs" in text  # 64 + 64
+    one = card_data({"shapes-hard": records["shapes-hard"]}).to_dict()
+    assert one["configs"][0]["default"] is True  # load_dataset(folder) needs no config name
+    assert all("default" not in c for c in card_data(records).to_dict()["configs"])
+    big = json.loads(json.dumps(records["shapes-hard"]))
+    for split, n in zip(("train", "validation", "test"), (600, 300, 300), strict=True):
+        big["splits"][split]["num_examples"] = n  # no split reaches 1K, all of them do
+    assert card_data({"shapes-hard": big}).to_dict()["size_categories"] == ["1K<n<10K"]
+
+
+def test_denoising_is_a_task_only_for_noisy_configs(built_dir):
+    from deepbench_hf.card import config_tasks
+
+    record = json.loads(json.dumps(dict(read_records(built_dir))["shapes-hard"]))
+    assert any("denoising" in t.text for t in config_tasks(record))
+    record["resolved_config"]["noise"] = "none"
+    assert not any("denoising" in t.text for t in config_tasks(record))
+
+
+def test_provenance_names_the_seed_and_a_dirty_checkout(built_dir):
+    records = json.loads(json.dumps(dict(read_records(built_dir))))
+    record = records["shapes-hard"]
+    text = render_card(records, "deepbench")
+    regenerate = text.split("## How to regenerate exactly", 1)[1].split("\n## ", 1)[0]
+    assert f"* `shapes-hard` (master seed {record['seed']}, config hash" in regenerate
+    for r in records.values():
+        r["software"].update(git_commit="0123456789abcdef", git_dirty=True)
+    text = render_card(records, "deepbench")
+    assert "(git commit `0123456789abcdef`, with local changes)" in text
+    for r in records.values():
+        r["software"]["git_dirty"] = False
+    assert "with local changes" not in render_card(records, "deepbench")

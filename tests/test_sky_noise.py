@@ -205,3 +205,6 @@ def test_counts_beyond_the_poisson_sampler_are_a_one_line_build_error():
     image = np.full((4, 4), 1e15, dtype=np.float32)
     with pytest.raises(BuildError, match=r"^CCD noise: a pixel's mean count, 1e\+20 e-, is "):
         N.ccd_noise(image, rng=np.random.default_rng(0), sky_level=10, gain=1e5, read_noise=1)
+    faint = np.zeros((4, 4), dtype=np.float32)  # a sky alone that bright
+    with pytest.raises(BuildError, match=r"^CCD noise: a pixel's mean count, 1e\+20 e-, is "):
+        N.ccd_noise(faint, rng=np.random.default_rng(0), sky_level=1e15, gain=1e5)
