@@ -307,16 +307,24 @@ def _check_local_output(out: Path, name: str) -> None:
     parent = next((p for p in out.parents if p.exists()), None)
     if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
         where = "the staging folder beside it" if parent == out.parent else "it"
-        raise BuildError(f"--out {out}: cannot create {where} ({parent}: permission denied)")
+        raise BuildError(f"--out {out}: cannot create {where} ({parent}: {_unwritable(parent)})")
     for folder in (out, out / name):
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-            raise BuildError(f"--out {out}: cannot write {folder} (permission denied)")
+            raise BuildError(f"--out {out}: cannot write {folder} ({_unwritable(folder)})")
     written_by_us = (out / "README.md").is_file() and any(out.glob("*/deepbench.json"))
     if out.is_dir() and any(out.iterdir()) and not written_by_us:
         raise BuildError(
             f"--out {out}: folder is not empty and was not written by deepbench build (no "
             "README.md with <config>/deepbench.json beside it); choose an empty or new folder"
         )
+
+
+def _unwritable(folder: Path) -> str:
+    """Why ``folder`` cannot be written: its file system is read-only, or permission denied."""
+    read_only = getattr(os, "ST_RDONLY", 0)
+    if read_only and hasattr(os, "statvfs") and os.statvfs(folder).f_flag & read_only:
+        return "read-only file system"
+    return "permission denied"
 
 
 def build_config(

@@ -387,3 +387,16 @@ def test_card_updates_wait_for_each_other(tmp_path):
     os.close(fd)
     assert entered.wait(10)
     thread.join()
+
+
+def test_an_unwritable_folder_says_whether_its_file_system_is_read_only(tmp_path, monkeypatch):
+    import os
+    import types
+
+    from deepbench_hf import writer
+
+    assert writer._unwritable(tmp_path) == "permission denied"
+    if hasattr(os, "ST_RDONLY"):
+        flags = types.SimpleNamespace(f_flag=os.ST_RDONLY)
+        monkeypatch.setattr(os, "statvfs", lambda path: flags)
+        assert writer._unwritable(tmp_path) == "read-only file system"
