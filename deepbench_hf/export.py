@@ -60,6 +60,7 @@ import pyarrow.parquet as pq
 from .columns import columns_for, fits_unit
 from .errors import DeepBenchError, first_line
 from .records import INFO_FILE, read_record
+from .signals import deferred_interrupts
 
 FORMATS = ("npy", "npz", "h5", "fits", "png", "jpeg")
 CATALOGUE_FORMATS = ("parquet", "csv")
@@ -153,9 +154,10 @@ def iter_tables(
             # use_threads=False: a process that exits just after a threaded read can abort in
             # Arrow's thread teardown ("terminate called without an active exception",
             # apache/arrow#34314), e.g. after an --out error; one shard at a time is enough here
-            table = pq.read_table(
-                path, columns=list(columns) if columns is not None else None, use_threads=False
-            )
+            with deferred_interrupts():  # a Ctrl-C inside Arrow's callbacks crashed the process
+                table = pq.read_table(
+                    path, columns=list(columns) if columns is not None else None, use_threads=False
+                )
         except (OSError, pa.ArrowException) as exc:  # missing, truncated or not Parquet
             reason = "missing" if isinstance(exc, FileNotFoundError) else first_line(exc)
             raise ExportError(

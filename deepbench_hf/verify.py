@@ -39,6 +39,7 @@ import yaml
 
 from .errors import first_line
 from .records import INFO_FILE, RecordError, read_record
+from .signals import deferred_interrupts
 
 DEFAULT_REGENERATE = 16
 _CARD_SHARD = re.compile(
@@ -370,7 +371,8 @@ def _regenerate(
         path = folder / name / shard["filename"]
         if shard["filename"] not in tables:
             try:
-                tables[shard["filename"]] = pq.read_table(path)
+                with deferred_interrupts():  # see deepbench_hf.signals
+                    tables[shard["filename"]] = pq.read_table(path)
             except (OSError, pa.ArrowException) as exc:
                 tables[shard["filename"]] = None
                 problems.append(f"{path}: unreadable ({str(exc).splitlines()[0]})")
