@@ -472,7 +472,8 @@ def _load_layers(
         raise ConfigError(source, "", "config file not found")
     key = str(path.resolve())
     if key in seen:
-        chain = " -> ".join(Path(k).name for k in (*seen[seen.index(key) :], key))
+        start = Path(key).parent  # the loop's files, relative to the first one's folder
+        chain = " -> ".join(os.path.relpath(k, start) for k in (*seen[seen.index(key) :], key))
         raise ConfigError(referrer or source, "extends", f"circular extends chain: {chain}")
     raw = _read_yaml(path, source)
     parent = raw.pop("extends", None)

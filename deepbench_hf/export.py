@@ -459,7 +459,7 @@ def export(
     final = out.resolve()
     if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
         raise ExportError(f"--out {out}: is the current folder or holds it; choose another folder")
-    if not images:
+    if fmt in ("npy", "npz", "fits"):  # uncompressed; h5 is gzip-compressed, png/jpeg too
         _check_free_space(final, record, arrays, chosen)
     docs = columns_for(record["kind"])
     scalings = _scalings(folder, record, features, chosen, fmt) if images else {}
@@ -525,9 +525,8 @@ def export(
 def _check_free_space(
     final: Path, record: dict[str, Any], arrays: dict[str, Any], splits: Sequence[str]
 ) -> None:
-    """Refuse an array export the disk holding ``final`` has no room for (the uncompressed
-    arrays alone), before anything is written: HDF5 in particular cannot end a write that ran
-    out of space cleanly."""
+    """Refuse an uncompressed array export (npy, npz, fits) that the disk holding ``final`` has
+    no room for (the arrays alone), before anything is written."""
     rows = sum(record["splits"][s]["num_examples"] for s in splits)
     per_row = sum(np.dtype(f.dtype).itemsize * math.prod(f.shape) for f in arrays.values())
     needed = rows * per_row
@@ -634,7 +633,11 @@ def _open_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> BinaryIO:
     ``ENOSPC`` rather than the process dying of SIGBUS when it touches a page of the map."""
     stream = open(path, "wb")
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-    np.lib.format.write_array_header_1_0(stream, {**header, "shape": shape})
+    try:
+        np.lib.format.write_array_header_1_0(stream, {**header, "shape": shape})
+    except BaseException:
+        stream.close()
+        raise
     return stream
 
 

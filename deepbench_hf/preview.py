@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from .export import image_columns, record_features, to_numpy
+from .signals import deferred_interrupts
 
 GRID = 4
 PREVIEW_FILE = "preview.png"
@@ -73,11 +74,12 @@ def write_preview(
     features = record_features(record)
     shard = f"{folder}/{record['splits'][split]['shards'][0]['filename']}"
     wanted = [c for c in (column, "label", "n_objects", "index", "objects") if c in features]
-    if fs is None:
-        table = pq.read_table(shard, columns=wanted)
-    else:
-        with fs.open(shard, "rb") as handle:
-            table = pq.read_table(handle, columns=wanted)
+    with deferred_interrupts():  # see deepbench_hf.signals
+        if fs is None:
+            table = pq.read_table(shard, columns=wanted)
+        else:
+            with fs.open(shard, "rb") as handle:
+                table = pq.read_table(handle, columns=wanted)
     table = table.slice(0, GRID * GRID)
     images = to_numpy(table.column(column), features[column]).astype(np.float64)
     if images.ndim == 4:  # (n, planes, H, W): show the first plane

@@ -1,6 +1,6 @@
 """Publish a dataset folder to the HuggingFace Hub as a dataset repo, in one commit.
 
-``deepbench push DIR REPO_ID [--private] [--revision BRANCH] [--config NAME ...]``:
+``deepbench push DIR REPO_ID [--private] [--revision BRANCH] [--config NAME]...``:
 
 1. checks the folder first (every shard against its SHA-256, as ``deepbench verify`` does) and
    refuses to push an inconsistent folder;

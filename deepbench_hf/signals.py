@@ -44,8 +44,15 @@ def deferred_interrupts() -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        # Both signals blocked while the handlers go back: one arriving half way would otherwise
+        # leave the other on ``hold`` for good. A signal pending at unblocking reaches the
+        # restored handler.
+        blocked = _block(previous)
+        try:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        finally:
+            _unblock(blocked)
         if caught:
             signum = caught[0]
             handler = previous[signum]
@@ -53,3 +60,16 @@ def deferred_interrupts() -> Iterator[None]:
                 handler(signum, None)
             else:  # SIG_DFL: the default action, now that it is back
                 signal.raise_signal(signum)
+
+
+def _block(signals: dict[int, Any]) -> set[int]:
+    """Block ``signals`` for this thread where the OS allows it; returns those newly blocked."""
+    if not signals or not hasattr(signal, "pthread_sigmask"):
+        return set()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, list(signals))
+    return set(signals) - set(before)
+
+
+def _unblock(signals: set[int]) -> None:
+    if signals:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, list(signals))

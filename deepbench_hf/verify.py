@@ -1,6 +1,6 @@
 """Check a dataset folder against its card and build records, and regenerate rows from seeds.
 
-``deepbench verify DIR [--regenerate [N]] [--config NAME ...]``:
+``deepbench verify DIR [--regenerate [N]] [--config NAME]...``:
 
 1. every config declared in ``DIR/README.md`` has a ``<config>/deepbench.json`` build record and
    vice versa, and the card's split sizes match the records, as does all the card metadata

@@ -56,6 +56,7 @@ from .numerics import (
     run_portable,
 )
 from .records import INFO_FILE, parse_record
+from .signals import deferred_interrupts
 
 META_KEY = b"deepbench"
 STAGING_SUFFIX = ".deepbench-staging"
@@ -201,7 +202,8 @@ def _reuse(fs: fsspec.AbstractFileSystem, path: str, meta: dict[str, Any]) -> Sh
         stored = json.loads(parquet.schema_arrow.metadata[META_KEY])
         if stored != meta or parquet.metadata.num_rows != meta["stop"] - meta["start"]:
             return None
-        num_bytes = table_num_bytes(parquet.read())
+        with deferred_interrupts():  # see deepbench_hf.signals
+            num_bytes = table_num_bytes(parquet.read())
     except Exception:  # an unreadable leftover is simply rewritten
         return None
     return ShardResult(
@@ -365,14 +367,16 @@ def build_config(
         raise BuildError(f"--num-proc: must be >= 1, got {num_proc}")
     out_text = str(out_dir).rstrip("/") or "/"
     if not _is_url(out_text):
-        # the real folder (also folds "a/.."): staged beside it, on its filesystem, so that
-        # moving the staged config in stays a rename even when --out is a symlink elsewhere
-        out_text = os.path.realpath(fsspec.core.strip_protocol(out_text))
+        shown = os.path.abspath(fsspec.core.strip_protocol(out_text))  # also folds "a/.."
+        out_text = _staging_side(shown)
         _check_local_output(Path(out_text), config.name)
+        card_name = os.path.basename(shown)
     try:
         fs, out = fsspec.core.url_to_fs(out_text)
     except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
         raise BuildError(f"--out {out_dir}: {_reason(exc)}") from None
+    if _is_url(out_text):
+        card_name = out.rstrip("/").rsplit("/", 1)[-1]
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
     elsewhere = client is not None or num_proc > 1 or not is_portable()
     if "memory" in protocols and elsewhere:
@@ -393,12 +397,13 @@ def build_config(
     except Exception as exc:
         raise BuildError(f"--out {out_dir}: cannot write there ({_reason(exc)})") from None
     # One build per config and folder at a time: a second would share, and delete, its stage.
-    lock = _try_lock(stage) if not _is_url(out_text) else None
-    if lock is False:
+    try:
+        lock = _try_lock(stage) if not _is_url(out_text) else None
+    except _Locked:
         raise BuildError(
             f"--out {out_dir}: another build of {config.name} is writing there (its staging "
             f"folder {stage} is locked); wait for it to finish, or build into another folder"
-        )
+        ) from None
     try:
         wanted = {s.filename for s in shards}
         for leftover in fs.ls(stage, detail=False):
@@ -415,7 +420,7 @@ def build_config(
                 _run_dask(config, shards, stage_url, client, done)
             else:
                 _run_local(config, shards, stage_url, num_proc, done)
-        record = _finish(fs, out, stage, config, [results[s] for s in shards], command)
+        record = _finish(fs, out, stage, config, [results[s] for s in shards], command, card_name)
     except BaseException as exc:
         if not isinstance(exc, KeyboardInterrupt) and fs.exists(stage):
             fs.rm(stage, recursive=True)
@@ -423,16 +428,37 @@ def build_config(
             raise BuildError(f"{config.name}: writing {out_dir} failed: {_reason(exc)}") from None
         raise
     finally:
-        if isinstance(lock, int):
+        if lock is not None:
             os.close(lock)
-        if fs.exists(root) and not fs.ls(root, detail=False):
-            fs.rmdir(root)
+        try:  # another config's build may be staging there now
+            if fs.exists(root) and not fs.ls(root, detail=False):
+                fs.rmdir(root)
+        except OSError:
+            pass
     return record
 
 
-def _try_lock(folder: str) -> int | bool | None:
+def _staging_side(path: str) -> str:
+    """Where to stage a build into the local folder ``path``: beside its real folder when
+    ``path`` is a symlink (moving the built config in is then a rename, also when the link
+    points to another file system) and that folder's parent can be written; else beside
+    ``path`` itself (moving in may then be a copy)."""
+    real = os.path.realpath(path)
+    parent = os.path.dirname(real)
+    if real != path and os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+        return real
+    return path
+
+
+class _Locked(Exception):
+    """Another process holds the lock."""
+
+
+def _try_lock(folder: str) -> int | None:
     """An exclusive ``flock`` on a local ``folder``: its descriptor (closing it releases the
-    lock), ``False`` if another process holds it, ``None`` where there is no ``flock``."""
+    lock), or ``None`` where the file system has no locks (Windows, some NFS, FUSE or CIFS
+    mounts: builds there are not guarded). Raises :class:`_Locked` if another process holds
+    it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -442,7 +468,10 @@ def _try_lock(folder: str) -> int | bool | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return False
+        raise _Locked(folder) from None
+    except OSError:  # ENOLCK, EOPNOTSUPP, ...: no locking here
+        os.close(fd)
+        return None
     return fd
 
 
@@ -461,7 +490,10 @@ def _folder_locked(fs: fsspec.AbstractFileSystem, folder: str) -> Iterator[None]
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: update unguarded
+            pass
         yield
     finally:
         os.close(fd)
@@ -474,8 +506,10 @@ def _finish(
     config: BuildConfig,
     results: list[ShardResult],
     command: str | None,
+    card_name: str,
 ) -> dict[str, Any]:
-    """Write the record and card, then move the staged config folder into place."""
+    """Write the record and card (titled ``card_name``, the folder's name as given), then move
+    the staged config folder into place."""
     from .card import build_record  # jinja2 + hub: import only when finishing
     from .preview import write_preview
 
@@ -484,7 +518,7 @@ def _finish(
     write_preview(stage, record, fs=fs)  # <config>/preview.png, linked from the card
     fs.makedirs(out, exist_ok=True)
     with _folder_locked(fs, out):
-        _move_in(fs, out, stage, config, record)
+        _move_in(fs, out, stage, config, record, card_name)
     return record
 
 
@@ -494,6 +528,7 @@ def _move_in(
     stage: str,
     config: BuildConfig,
     record: dict[str, Any],
+    card_name: str,
 ) -> None:
     """Render the card from every record in ``out``, then move the staged config and the card
     into place (restoring the previous config folder if a move fails)."""
@@ -501,7 +536,7 @@ def _move_in(
 
     records = dict(_read_records(fs, out, skip=config.name))
     records[config.name] = record
-    card = render_card(dict(sorted(records.items())), out.rstrip("/").rsplit("/", 1)[-1])
+    card = render_card(dict(sorted(records.items())), card_name)
     # The card is written beside its final name first; only renames remain after that, and if
     # one fails, the config folder that was there before is put back.
     card_partial = f"{out}/.README.md.partial"

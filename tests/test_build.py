@@ -329,6 +329,13 @@ def test_a_symlinked_out_is_staged_beside_the_real_folder(tmp_path, monkeypatch)
     build_config(small_config("shapes-easy"), link, progress=False)
     assert stages == [f"{staging_root(real)}/shapes-easy"]
     assert link.is_symlink() and (real / "shapes-easy" / "deepbench.json").is_file()
+    assert "benchmarks: `link`" in (real / "README.md").read_text()  # the name as given
+    # a real folder whose parent cannot be written: staged beside the link, as before
+    monkeypatch.setattr(writer.os, "access", lambda path, mode: str(path) != str(real.parent))
+    assert writer._staging_side(str(link)) == str(link)
+    monkeypatch.undo()
+    assert writer._staging_side(str(link)) == str(real)
+    assert writer._staging_side(str(real)) == str(real)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "link"]
     assert sorted(p.name for p in real.parent.iterdir()) == ["ds"]
     # a copy across filesystems that fails says why in one line, not as a list of tuples
@@ -400,3 +407,18 @@ def test_an_unwritable_folder_says_whether_its_file_system_is_read_only(tmp_path
         flags = types.SimpleNamespace(f_flag=os.ST_RDONLY)
         monkeypatch.setattr(os, "statvfs", lambda path: flags)
         assert writer._unwritable(tmp_path) == "read-only file system"
+
+
+def test_a_file_system_without_locks_still_builds(tmp_path, monkeypatch):
+    """Some NFS, FUSE or CIFS mounts refuse flock (ENOLCK): the build goes on unguarded."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "nfs"
+    build_config(small_config("shapes-easy"), out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nfs"]
+    assert (out / "shapes-easy" / "deepbench.json").is_file()

@@ -31,10 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         dest="configs",
-        action="extend",
-        nargs="+",
+        action="append",
         metavar="NAME",
-        help="upload only these configs' folders, plus README.md (--config a b, or repeated)",
+        help="upload only this config's folder, plus README.md (repeat --config for several)",
     )
     parser.add_argument(
         "--no-verify",

@@ -34,10 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         dest="configs",
-        action="extend",
-        nargs="+",
+        action="append",
         metavar="NAME",
-        help="verify only these configs (--config a b, or --config a --config b)",
+        help="verify only this config (repeat --config for several)",
     )
 
 
