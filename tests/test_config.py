@@ -614,3 +614,56 @@ def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path):
         ConfigError, match=r"binary\.yaml: not UTF-8 text \(byte 0xff at offset 0\)$"
     ):
         load_config(str(path))
+
+
+def test_command_line_layers_apply_in_their_documented_order():
+    """--seed (and --split-sizes) come after every --set: they win."""
+    assert load_config("shapes-easy", ["seed=1"], seed=2).seed == 2
+    from deepbench_hf.config import parse_override
+
+    assert parse_override("noise=") == ("noise", None)
+    assert parse_override(" seed =3") == ("seed", 3)
+
+
+@pytest.mark.parametrize("name", [".hidden", "-x", "README.md", "readme.md"])
+def test_config_names_that_would_clash_with_files_or_options_are_refused(tmp_path, name):
+    path = write(tmp_path, "c.yaml", f"extends: shapes-easy\nname: '{name}'\n")
+    with pytest.raises(ConfigError, match=r"name"):
+        load_config(str(path))
+
+
+def test_extends_takes_a_path_with_a_folder_whatever_its_suffix(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path, "sub/base.cfg", "extends: shapes-easy\nseed: 5\n")
+    path = write(tmp_path, "mine.yaml", "extends: sub/base.cfg\n")  # a path: it has a folder
+    assert load_config(str(path)).seed == 5
+    path = write(tmp_path, "mine2.yaml", "extends: sub/base.yml\n")
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(str(path))
+
+
+def test_an_integer_and_a_float_of_the_same_value_hash_alike():
+    one = load_config("nbody", ["G=1"])
+    other = load_config("nbody", ["G=1.0"])
+    assert one.config_hash == other.config_hash
+    sky = load_config("sky-hard", ["noise.ccd.read_noise=5"])
+    assert sky.config_hash == load_config("sky-hard", ["noise.ccd.read_noise=5.0"]).config_hash
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "message"),
+    [
+        ("shapes-easy", "shard_size=null", "shard_size"),
+        ("nbody", "initial=none", "initial"),
+        ("shapes-hard", "objects.kinds={rectangle: 0, polygon: 0, arc: 0, line: 0, ellipse: 0, "
+         "circle: 0}", r"objects\.kinds: at least one weight must be > 0"),
+    ],
+)  # fmt: skip
+def test_required_and_positive_settings_are_refused_empty(name, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(name, [override])
+
+
+def test_a_zero_weight_is_allowed():
+    config = load_config("shapes-hard", ["objects.kinds.rectangle=0"])
+    assert config.resolved["objects"]["kinds"]["rectangle"] == 0

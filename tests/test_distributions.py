@@ -75,6 +75,12 @@ def test_choice_with_weights_round_trips():
         ([1, 2], POSITIVE, "a list is not a value"),
         (True, POSITIVE, "got True"),
         (math.inf, POSITIVE, "got inf"),
+        ({"randint": [4, 5.5]}, INT3, "randint bounds must be integers"),
+        ({"normal": {"mean": 5, "std": 0, "low": 1}}, POSITIVE, "std must be > 0"),
+        ({"normal": {"mean": 5, "std": 1, "low": 3, "high": 2}}, POSITIVE, r"low \(3\) > high"),
+        ({"normal": {"mean": 0.5, "std": 1, "low": 0}}, UNIT, "a normal without high can leave"),
+        ({"choice": {"values": [4, 5], "weights": [0, 0]}}, INT3, "weights must"),
+        ({"uniform": [True, 5]}, POSITIVE, "got True"),
     ],
 )
 def test_bad_values_name_the_path(raw, domain, message):
@@ -163,6 +169,11 @@ def test_truncated_normal_draws_are_pinned():
     rng = np.random.default_rng(0)
     draws = [Normal(0.0, 1.0, None, -0.5).sample(rng) for _ in range(2)]
     assert draws == pytest.approx([-0.854093504690924, -1.3836075433665618], abs=1e-14)
+    # wholly above the mean: mirrored with 1 - u, so a larger u still draws a larger value,
+    # as scipy's truncnorm.ppf(u, 0.5, inf) does
+    rng = np.random.default_rng(0)
+    draws = [Normal(0.0, 1.0, 0.5, None).sample(rng) for _ in range(2)]
+    assert draws == pytest.approx([1.2159029481217467, 0.7544210758785053], abs=1e-14)
 
 
 def test_loguniform_is_uniform_in_log():
@@ -182,3 +193,42 @@ def test_loguniform_is_uniform_in_log():
 def test_truncated_normal_beyond_float_tails_draws_the_nearest_bound(mean, std, low, high, bound):
     rng = np.random.default_rng(3)
     assert [Normal(mean, std, low, high).sample(rng) for _ in range(3)] == [bound] * 3
+
+
+def test_an_untruncated_normal_has_its_mean_and_std():
+    dist = parse({"normal": {"mean": 3.0, "std": 2.0}}, Domain("float"))
+    rng = np.random.default_rng(5)
+    draws = np.array([dist.sample(rng) for _ in range(20000)])
+    assert abs(draws.mean() - 3.0) < 5 * 2.0 / math.sqrt(draws.size)
+    assert abs(draws.std() - 2.0) < 0.05
+
+
+def test_supports_bounds_and_casts():
+    from deepbench_hf.distributions import value_bounds
+
+    assert RandInt(2, 6).support() == (2, 3, 4, 5, 6)
+    assert value_bounds(Choice((3, 1, 2))) == (1, 3)
+    assert parse({"choice": [4.0, 5.0]}, INT3) == Choice((4, 5))
+    assert all(type(v) is int for v in parse({"choice": [4.0, 5.0]}, INT3).values)
+    assert parse(10.0, INT3) == Constant(10) and type(parse(1e1, INT3).value) is int
+    assert type(parse(2, POSITIVE).value) is float
+
+
+def test_choices_draw_every_value_with_their_weights():
+    from deepbench_hf.distributions import cumulative_probabilities
+
+    assert cumulative_probabilities([1, 1, 2]) == (0.25, 0.5, 1.0)
+    rng = np.random.default_rng(8)
+    plain = [Choice(("a", "b", "c")).sample(rng) for _ in range(3000)]
+    assert {v: plain.count(v) for v in "abc"} == pytest.approx(
+        {v: 1000 for v in "abc"}, abs=5 * math.sqrt(1000)
+    )
+    weighted = [Choice(("a", "b", "c"), (1, 1, 2)).sample(rng) for _ in range(4000)]
+    assert {v: weighted.count(v) for v in "abc"} == pytest.approx(
+        {"a": 1000, "b": 1000, "c": 2000}, abs=5 * math.sqrt(1000)
+    )
+
+
+def test_domains_describe_open_bounds_and_exact_integers():
+    assert "[0, 1)" in Domain("float", low=0.0, high=1.0, high_open=True).describe()
+    assert "9223372036854775807" in Domain("int", low=0, high=2**63 - 1).describe()
