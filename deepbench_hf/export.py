@@ -564,7 +564,7 @@ def _export_split(
     images = fmt in ("png", "jpeg")
     arrays = plane_columns(features) if images else array_columns(features)
     n = state.count
-    with contextlib.ExitStack() as stack:  # the .npy streams
+    with contextlib.ExitStack() as stack:  # closes the .npy streams or the HDF5 file
         buffers: dict[str, np.ndarray] = {}
         streams: dict[str, BinaryIO] = {}
         h5file = None
@@ -616,8 +616,6 @@ def _export_split(
             path = state.folder / f"{record['name']}.npz"
             np.savez(path, **buffers)
             state.files.append(path)
-        elif h5file is not None:
-            h5file.close()
         if fmt == "fits":
             _write_fits(state, record, arrays, buffers, images, objects)
             return

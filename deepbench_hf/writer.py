@@ -398,7 +398,7 @@ def build_config(
         raise BuildError(f"--out {out_dir}: cannot write there ({_reason(exc)})") from None
     # One build per config and folder at a time: a second would share, and delete, its stage.
     try:
-        lock = _try_lock(stage) if not _is_url(out_text) else None
+        lock = _lock(stage, wait=False) if not _is_url(out_text) else None
     except _Locked:
         raise BuildError(
             f"--out {out_dir}: another build of {config.name} is writing there (its staging "
@@ -454,18 +454,18 @@ class _Locked(Exception):
     """Another process holds the lock."""
 
 
-def _try_lock(folder: str) -> int | None:
+def _lock(folder: str, *, wait: bool) -> int | None:
     """An exclusive ``flock`` on a local ``folder``: its descriptor (closing it releases the
     lock), or ``None`` where the file system has no locks (Windows, some NFS, FUSE or CIFS
-    mounts: builds there are not guarded). Raises :class:`_Locked` if another process holds
-    it."""
+    mounts: builds there are not guarded). Without ``wait``, raises :class:`_Locked` if another
+    process holds it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         return None
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise _Locked(folder) from None
@@ -477,26 +477,16 @@ def _try_lock(folder: str) -> int | None:
 
 @contextlib.contextmanager
 def _folder_locked(fs: fsspec.AbstractFileSystem, folder: str) -> Iterator[None]:
-    """Wait for and hold an exclusive ``flock`` on a local ``folder`` (a no-op elsewhere): builds
-    of different configs into one folder then rewrite its card one after another, each from all
+    """Wait for and hold an exclusive lock on a local ``folder`` (a no-op elsewhere): builds of
+    different configs into one folder then rewrite its card one after another, each from all
     the records there."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if fcntl is None or "file" not in protocols:
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
+    fd = _lock(folder, wait=True) if "file" in protocols else None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks: update unguarded
-            pass
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def _finish(
